@@ -1,0 +1,133 @@
+// Reference codec of the packed format: code widths, bit-exact round trips on awkward shapes, rejection of
+// invalid layouts and corrupted codes.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "packed/packed_layer.h"
+#include "random_layout.h"
+
+namespace pbs2p {
+namespace {
+
+using testing::random_layout;
+
+TEST(PackedCodec, CodeBitsPerKeptCount) {
+    const int expected[9] = {0, 4, 7, 9, 11, 11, 11, 10, 8};
+    for (int kept = 1; kept <= 8; ++kept) EXPECT_EQ(code_bits_for(kept), expected[kept]) << kept;
+    EXPECT_THROW(code_bits_for(0), Error);
+}
+
+TEST(PackedCodec, EveryGroupPatternRoundTrips) {
+    for (int kept = 1; kept <= 8; ++kept) {
+        int seen = 0;
+        for (int keep = 0; keep < 256; ++keep) {
+            if (__builtin_popcount(keep) != kept) continue;
+            for (int sign = 0; sign < 256; ++sign) {
+                if (sign & ~keep) continue;
+                const uint32_t code = encode_group(static_cast<uint8_t>(keep), static_cast<uint8_t>(sign), kept);
+                ASSERT_LT(code, 1u << code_bits_for(kept));
+                uint8_t k2, s2;
+                ASSERT_TRUE(decode_group(code, kept, k2, s2));
+                ASSERT_EQ(k2, keep);
+                ASSERT_EQ(s2, sign);
+                ++seen;
+            }
+        }
+        // Codes beyond the last pattern are invalid.
+        uint8_t k2, s2;
+        EXPECT_FALSE(decode_group(static_cast<uint32_t>(seen), kept, k2, s2)) << kept;
+    }
+}
+
+void expect_same(const BinaryLayout& a, const BinaryLayout& b) {
+    EXPECT_EQ(a.rows, b.rows);
+    EXPECT_EQ(a.cols, b.cols);
+    EXPECT_EQ(a.n_keep, b.n_keep);
+    EXPECT_EQ(a.m_group, b.m_group);
+    EXPECT_EQ(a.scale_group, b.scale_group);
+    EXPECT_EQ(a.keep, b.keep);
+    EXPECT_EQ(a.sign, b.sign);
+    EXPECT_EQ(a.alpha, b.alpha);
+    EXPECT_EQ(a.mu, b.mu);
+}
+
+TEST(PackedCodec, RoundTripAwkwardShapes) {
+    const int64_t rows_list[] = {1, 3, 7, 127, 129};
+    const int64_t cols_list[] = {8, 24, 136, 264};
+    const int nm[][2] = {{4, 8}, {5, 8}, {6, 8}, {1, 8}, {7, 8}, {8, 8}, {3, 8}, {2, 4}, {1, 2}};
+    uint64_t seed = 1;
+    for (int64_t rows : rows_list)
+        for (int64_t cols : cols_list)
+            for (const auto& p : nm) {
+                const int64_t sg = (seed % 2 == 0) ? cols : 8;
+                BinaryLayout layout = random_layout(rows, cols, p[0], p[1], sg, seed++);
+                PackedLayer packed = encode_layer(layout);
+                EXPECT_EQ(static_cast<int64_t>(packed.codes.size()), packed.desc.code_bytes());
+                expect_same(decode_layer(packed), layout);
+                if (::testing::Test::HasFailure()) {
+                    ADD_FAILURE() << rows << "x" << cols << " " << p[0] << ":" << p[1];
+                    return;
+                }
+            }
+}
+
+TEST(PackedCodec, TrueBitsPerWeight) {
+    // 11-bit codes (1.375 bits) + one fp16 pair per row.
+    EXPECT_NEAR(packed_bits_per_weight(4096, 4096, 4, 8, 4096), 1.375 + 32.0 / 4096, 1e-9);
+    EXPECT_LE(packed_bits_per_weight(4096, 1280, 5, 8, 1280), 1.40);
+    EXPECT_NEAR(packed_bits_per_weight(4096, 4096, 6, 8, 128), 1.375 + 0.25, 1e-9);
+    BinaryLayout layout = random_layout(64, 256, 4, 8, 256, 3);
+    EXPECT_NEAR(encode_layer(layout).bits_per_weight(), 1.5, 1e-9);
+}
+
+TEST(PackedCodec, RejectsInvalidLayouts) {
+    BinaryLayout base = random_layout(3, 24, 4, 8, 24, 5);
+    {
+        BinaryLayout bad = base;
+        bad.keep[0] ^= 1;  // group now keeps 3 or 5
+        EXPECT_THROW(encode_layer(bad), Error);
+    }
+    {
+        BinaryLayout bad = base;
+        bad.alpha[1] = 0.1f;  // not fp16-exact
+        EXPECT_THROW(encode_layer(bad), Error);
+    }
+    {
+        BinaryLayout bad = base;
+        bad.mu[0] = std::numeric_limits<float>::quiet_NaN();
+        EXPECT_THROW(encode_layer(bad), Error);
+    }
+    {
+        BinaryLayout bad = random_layout(3, 30, 2, 3, 30, 1);  // M = 3 does not divide 8
+        try {
+            encode_layer(bad, "blk.q");
+            FAIL();
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("2:3"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("blk.q"), std::string::npos) << e.what();
+        }
+    }
+    {
+        BinaryLayout bad = base;
+        bad.scale_group = 12;
+        EXPECT_THROW(encode_layer(bad), Error);
+    }
+    {
+        BinaryLayout bad = base;
+        bad.sign.pop_back();
+        EXPECT_THROW(encode_layer(bad), Error);
+    }
+}
+
+TEST(PackedCodec, RejectsCorruptedCodes) {
+    PackedLayer packed = encode_layer(random_layout(2, 16, 4, 8, 16, 9));
+    // 4 codes of 11 bits; set code 1 to all ones (2047 >= 1120 patterns).
+    for (int b = 11; b < 22; ++b) packed.codes[static_cast<size_t>(b / 8)] |= static_cast<uint8_t>(1 << (b % 8));
+    EXPECT_THROW(decode_layer(packed), Error);
+    PackedLayer truncated = encode_layer(random_layout(2, 16, 4, 8, 16, 9));
+    truncated.codes.resize(2);
+    EXPECT_THROW(decode_layer(truncated), Error);
+}
+
+}  // namespace
+}  // namespace pbs2p
