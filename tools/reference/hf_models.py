@@ -48,9 +48,34 @@ class LlamaRMSNorm(nn.Module):
         return self.weight * x.to(dt)
 
 
-def rope_cos_sin(seq_len, head_dim, theta, device=None, dtype=torch.float32):
-    """HF convention: inv_freq over even indices, emb = cat(freqs, freqs)."""
+def rope_inv_freq(head_dim, theta, rope_scaling=None, device=None):
+    """HF inverse frequencies, with optional "linear" or "llama3" rope_scaling."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float().to(device) / head_dim))
+    if not rope_scaling:
+        return inv_freq
+    kind = rope_scaling.get("rope_type", rope_scaling.get("type"))
+    factor = float(rope_scaling.get("factor", 1.0))
+    if kind in (None, "default"):
+        return inv_freq
+    if kind == "linear":
+        return inv_freq / factor
+    if kind != "llama3":
+        raise ValueError("rope_scaling type %r is not supported" % kind)
+    low = float(rope_scaling.get("low_freq_factor", 1.0))
+    high = float(rope_scaling.get("high_freq_factor", 4.0))
+    old_len = float(rope_scaling.get("original_max_position_embeddings", 8192))
+    low_wavelen, high_wavelen = old_len / low, old_len / high
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+    smooth = (old_len / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
+    return torch.where(medium, smoothed, scaled)
+
+
+def rope_cos_sin(seq_len, head_dim, theta, device=None, dtype=torch.float32, rope_scaling=None):
+    """HF convention: inv_freq over even indices, emb = cat(freqs, freqs)."""
+    inv_freq = rope_inv_freq(head_dim, theta, rope_scaling, device)
     t = torch.arange(seq_len, device=device, dtype=torch.float32)
     freqs = torch.outer(t, inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
@@ -144,22 +169,22 @@ class LlamaForCausalLM(nn.Module):
         self.lm_head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"], bias=False)
         if cfg.get("tie_word_embeddings", False):
             self.lm_head.weight = self.model.embed_tokens.weight
-        if cfg.get("rope_scaling"):
-            raise ValueError("rope_scaling is not supported")
+        self.rope_scaling = cfg.get("rope_scaling")
+        rope_inv_freq(2, 10000.0, self.rope_scaling)  # rejects unsupported scaling types early
         self.head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
         self.rope_theta = float(cfg.get("rope_theta", 10000.0))
 
     def forward(self, input_ids):
         T = input_ids.shape[1]
         x = self.model.embed_tokens(input_ids)
-        cos, sin = rope_cos_sin(T, self.head_dim, self.rope_theta, x.device, x.dtype)
+        cos, sin = rope_cos_sin(T, self.head_dim, self.rope_theta, x.device, x.dtype, self.rope_scaling)
         for layer in self.model.layers:
             x = layer(x, cos, sin)
         return self.lm_head(self.model.norm(x))
 
 
 # ----------------------------------------------------------------------------
-# OPT (pre-LayerNorm variant, word_embed_proj_dim == hidden_size)
+# OPT (pre- or post-LayerNorm; project_in/out when word_embed_proj_dim != hidden_size)
 # ----------------------------------------------------------------------------
 
 class OPTLearnedPositionalEmbedding(nn.Embedding):
@@ -223,9 +248,13 @@ class OPTDecoder(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         d = cfg["hidden_size"]
-        if cfg.get("word_embed_proj_dim", d) != d:
-            raise ValueError("word_embed_proj_dim != hidden_size is not supported")
-        self.embed_tokens = nn.Embedding(cfg["vocab_size"], d, padding_idx=cfg.get("pad_token_id"))
+        e = cfg.get("word_embed_proj_dim") or d
+        self.embed_tokens = nn.Embedding(cfg["vocab_size"], e, padding_idx=cfg.get("pad_token_id"))
+        if e != d:  # OPT-350m style projections around the decoder
+            self.project_in = nn.Linear(e, d, bias=False)
+            self.project_out = nn.Linear(d, e, bias=False)
+        else:
+            self.project_in = self.project_out = None
         self.embed_positions = OPTLearnedPositionalEmbedding(cfg["max_position_embeddings"], d)
         self.pre_ln = cfg.get("do_layer_norm_before", True)
         if self.pre_ln and not cfg.get("_remove_final_layer_norm", False):
@@ -246,18 +275,23 @@ class OPTForCausalLM(nn.Module):
         super().__init__()
         self.config = cfg
         self.model = OPTModel(cfg)
-        self.lm_head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"], bias=False)
+        self.lm_head = nn.Linear(cfg.get("word_embed_proj_dim") or cfg["hidden_size"], cfg["vocab_size"], bias=False)
         if cfg.get("tie_word_embeddings", True):
             self.lm_head.weight = self.model.decoder.embed_tokens.weight
 
     def forward(self, input_ids):
         dec = self.model.decoder
         T = input_ids.shape[1]
-        x = dec.embed_tokens(input_ids) + dec.embed_positions(T)
+        x = dec.embed_tokens(input_ids)
+        if dec.project_in is not None:
+            x = dec.project_in(x)
+        x = x + dec.embed_positions(T)
         for layer in dec.layers:
             x = layer(x)
         if dec.final_layer_norm is not None:
             x = dec.final_layer_norm(x)
+        if dec.project_out is not None:
+            x = dec.project_out(x)
         return self.lm_head(x)
 
 

@@ -1,0 +1,560 @@
+#include "model/model.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "core/blas.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace pbs2p {
+namespace {
+
+// Prefill works on groups of whole sequences of at most this many rows (bounds the workspace).
+constexpr int64_t kChunkRows = 4096;
+// Query rows per attention block: keys beyond the block's last row are never computed.
+constexpr int64_t kAttentionBlock = 128;
+
+void add_in_place(float* x, const float* y, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+// Sine/cosine table for positions pos0..pos0+count-1: [count x head_dim/2] each.
+struct RopeTable {
+    std::vector<float> cos, sin;
+    int64_t half = 0;
+};
+
+RopeTable make_rope_table(const std::vector<float>& inv_freq, int64_t pos0, int64_t count) {
+    RopeTable t;
+    t.half = static_cast<int64_t>(inv_freq.size());
+    t.cos.resize(static_cast<size_t>(count * t.half));
+    t.sin.resize(t.cos.size());
+    for (int64_t p = 0; p < count; ++p) {
+        for (int64_t i = 0; i < t.half; ++i) {
+            // fp32 angle, as Hugging Face computes it.
+            float angle = static_cast<float>(pos0 + p) * inv_freq[static_cast<size_t>(i)];
+            t.cos[static_cast<size_t>(p * t.half + i)] = std::cos(angle);
+            t.sin[static_cast<size_t>(p * t.half + i)] = std::sin(angle);
+        }
+    }
+    return t;
+}
+
+// Rotates x [rows x heads*head_dim] in place (rotate_half convention: pairs (i, i + head_dim/2)); row r is
+// at table position r.
+void apply_rope(float* x, int64_t rows, int64_t heads, const RopeTable& t) {
+    const int64_t half = t.half, head_dim = 2 * half;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* c = t.cos.data() + r * half;
+        const float* s = t.sin.data() + r * half;
+        for (int64_t h = 0; h < heads; ++h) {
+            float* v = x + (r * heads + h) * head_dim;
+            for (int64_t i = 0; i < half; ++i) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+// Causal attention of T query rows at positions pos0..pos0+T-1 over keys/values at positions
+// 0..pos0+T-1. q/out: [T x q_dim]; keys/values: rows with stride kv_dim. Per head and block of query rows,
+// scores come from one sgemm, the masked softmax runs in an OpenMP loop, and one sgemm applies them to V.
+void causal_attention(const ModelConfig& c, const float* q, int64_t T, const float* keys, const float* values,
+                      int64_t pos0, float* out, std::vector<float>& scores) {
+    const int64_t qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
+    const int64_t group = c.num_heads / c.num_kv_heads;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    scores.resize(static_cast<size_t>(std::min(kAttentionBlock, T) * (pos0 + T)));
+    for (int64_t h = 0; h < c.num_heads; ++h) {
+        const int64_t kvh = h / group;
+        for (int64_t i0 = 0; i0 < T; i0 += kAttentionBlock) {
+            const int64_t rows = std::min(kAttentionBlock, T - i0);
+            const int64_t keys_seen = pos0 + i0 + rows;
+            float* s = scores.data();
+            sgemm(false, true, rows, keys_seen, hd, scale, q + i0 * qd + h * hd, qd, keys + kvh * hd, kvd, 0.0f, s,
+                  keys_seen);
+#pragma omp parallel for schedule(static)
+            for (int64_t r = 0; r < rows; ++r) {
+                float* row = s + r * keys_seen;
+                const int64_t visible = pos0 + i0 + r + 1;
+                float mx = row[0];
+                for (int64_t j = 1; j < visible; ++j) mx = std::max(mx, row[j]);
+                float sum = 0.0f;
+                for (int64_t j = 0; j < visible; ++j) {
+                    row[j] = std::exp(row[j] - mx);
+                    sum += row[j];
+                }
+                const float inv = 1.0f / sum;
+                for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+                for (int64_t j = visible; j < keys_seen; ++j) row[j] = 0.0f;
+            }
+            sgemm(false, false, rows, hd, keys_seen, 1.0f, s, keys_seen, values + kvh * hd, kvd, 0.0f,
+                  out + i0 * qd + h * hd, qd);
+        }
+    }
+}
+
+}  // namespace
+
+// ---- Linear / Norm -----------------------------------------------------------------------------------
+
+void Linear::forward(const float* x, int64_t tokens, float* y) const {
+    if (kernel) {
+        kernel->forward(x, tokens, y);
+    } else {
+        PBS2P_CHECK(weight.rows == out_features && weight.cols == in_features, "{}: linear has no weight loaded",
+                    name);
+        matmul_xwt(x, tokens, in_features, weight.ptr(), out_features, y);
+    }
+    if (bias.empty()) return;
+    const float* b = bias.data();
+    const int64_t out = out_features;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+        float* row = y + t * out;
+        for (int64_t j = 0; j < out; ++j) row[j] += b[j];
+    }
+}
+
+int64_t Linear::weight_bytes() const {
+    int64_t bytes = kernel ? kernel->weight_bytes() : weight.size() * static_cast<int64_t>(sizeof(float));
+    return bytes + static_cast<int64_t>(bias.size() * sizeof(float));
+}
+
+void Norm::forward(const float* x, int64_t rows, int64_t cols, float* y) const {
+    const bool rms = kind == NormKind::rms;
+    const float* w = weight.empty() ? nullptr : weight.data();
+    const float* b = bias.empty() ? nullptr : bias.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* in = x + r * cols;
+        float* out = y + r * cols;
+        double mean = 0.0;
+        if (!rms) {
+            for (int64_t j = 0; j < cols; ++j) mean += in[j];
+            mean /= static_cast<double>(cols);
+        }
+        double var = 0.0;
+        for (int64_t j = 0; j < cols; ++j) {
+            double d = in[j] - mean;
+            var += d * d;
+        }
+        var /= static_cast<double>(cols);
+        const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+        const float m = static_cast<float>(mean);
+        for (int64_t j = 0; j < cols; ++j) {
+            float v = (in[j] - m) * inv;
+            if (w) v *= w[j];
+            if (b) v += b[j];
+            out[j] = v;
+        }
+    }
+}
+
+// ---- loading -----------------------------------------------------------------------------------------
+
+Linear load_linear(const SafetensorsReader& tensors, const std::string& name, int64_t out, int64_t in, bool bias,
+                   const LinearSource& source) {
+    Linear linear;
+    linear.name = name;
+    linear.in_features = in;
+    linear.out_features = out;
+    if (source && source(name, out, in, linear)) {
+        PBS2P_CHECK(linear.kernel || (linear.weight.rows == out && linear.weight.cols == in),
+                    "{}: linear source provided neither a kernel nor a [{} x {}] weight", name, out, in);
+        PBS2P_CHECK(!linear.kernel || (linear.kernel->out_features() == out && linear.kernel->in_features() == in),
+                    "{}: kernel shape [{} x {}] does not match the config [{} x {}]", name,
+                    linear.kernel->out_features(), linear.kernel->in_features(), out, in);
+    } else {
+        linear.weight = tensors.load_matrix(name + ".weight", out, in);
+    }
+    if (bias && linear.bias.empty()) linear.bias = tensors.load_vector(name + ".bias", out);
+    return linear;
+}
+
+Norm load_norm(const SafetensorsReader& tensors, const std::string& name, NormKind kind, double eps, int64_t dim,
+               bool affine) {
+    Norm norm;
+    norm.name = name;
+    norm.kind = kind;
+    norm.eps = static_cast<float>(eps);
+    if (affine) {
+        norm.weight = tensors.load_vector(name + ".weight", dim);
+        if (kind == NormKind::layer) norm.bias = tensors.load_vector(name + ".bias", dim);
+    }
+    return norm;
+}
+
+std::vector<float> rope_inverse_frequencies(const ModelConfig& c) {
+    const int64_t half = c.head_dim / 2;
+    std::vector<float> inv(static_cast<size_t>(half));
+    const RopeScaling& s = c.rope_scaling;
+    for (int64_t i = 0; i < half; ++i) {
+        // HF: 1 / theta^(2i/d) computed in fp32.
+        float exponent = static_cast<float>(2 * i) / static_cast<float>(c.head_dim);
+        float f = 1.0f / std::pow(static_cast<float>(c.rope_theta), exponent);
+        if (s.type == "linear") {
+            f = static_cast<float>(f / s.factor);
+        } else if (s.type == "llama3") {
+            const double old_len = static_cast<double>(s.original_max_position_embeddings);
+            const double low_wavelen = old_len / s.low_freq_factor;
+            const double high_wavelen = old_len / s.high_freq_factor;
+            const double wavelen = 2.0 * M_PI / f;
+            if (wavelen > low_wavelen) {
+                f = static_cast<float>(f / s.factor);
+            } else if (wavelen >= high_wavelen) {  // medium band: interpolate
+                double smooth = (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                f = static_cast<float>((1.0 - smooth) * f / s.factor + smooth * f);
+            }
+        }
+        inv[static_cast<size_t>(i)] = f;
+    }
+    return inv;
+}
+
+Model Model::load(const ModelConfig& config, const SafetensorsReader& tensors, const LinearSource& source) {
+    Model model;
+    model.config_ = config;
+    model.parts_ = config.family == ModelFamily::opt ? load_opt_parts(config, tensors, source)
+                                                     : load_llama_parts(config, tensors, source);
+    if (config.use_rope) model.rope_inv_freq_ = rope_inverse_frequencies(config);
+    return model;
+}
+
+Model Model::load(const std::string& dir, const LinearSource& source) {
+    ModelConfig config = load_hf_config(dir);
+    SafetensorsReader tensors = SafetensorsReader::open(dir);
+    return load(config, tensors, source);
+}
+
+// ---- forward -----------------------------------------------------------------------------------------
+
+struct Model::Workspace {
+    std::vector<float> normed, q, k, v, attn, tmp, ff1, ff2, scores;
+    void reserve(const ModelConfig& c, int64_t rows) {
+        auto fit = [](std::vector<float>& b, int64_t n) {
+            if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+        };
+        fit(normed, rows * c.hidden_size);
+        fit(q, rows * c.q_dim());
+        fit(k, rows * c.kv_dim());
+        fit(v, rows * c.kv_dim());
+        fit(attn, rows * c.q_dim());
+        fit(tmp, rows * c.hidden_size);
+        fit(ff1, rows * c.intermediate_size);
+        if (c.gated_mlp) fit(ff2, rows * c.intermediate_size);
+    }
+};
+
+Matrix Model::embed_at(const std::vector<int32_t>& tokens, int64_t batch, int64_t seq, int64_t pos0) const {
+    const ModelConfig& c = config_;
+    const int64_t rows = batch * seq;
+    PBS2P_CHECK(static_cast<int64_t>(tokens.size()) == rows, "embed: {} tokens given for batch {} x seq {}",
+                tokens.size(), batch, seq);
+    for (int32_t t : tokens) {
+        PBS2P_CHECK(t >= 0 && t < c.vocab_size, "embed: token id {} outside the vocabulary (size {})", t,
+                    c.vocab_size);
+    }
+    const Matrix& table = parts_.token_embedding.weight;
+    Matrix embedded(rows, c.embed_dim);
+    for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(embedded.row(r), table.row(tokens[static_cast<size_t>(r)]), sizeof(float) * c.embed_dim);
+    }
+    Matrix hidden;
+    if (parts_.project_in.present()) {
+        hidden = Matrix(rows, c.hidden_size);
+        parts_.project_in.forward(embedded.ptr(), rows, hidden.ptr());
+    } else {
+        hidden = std::move(embedded);
+    }
+    if (!parts_.position_embedding.weight.empty()) {
+        const Matrix& pos = parts_.position_embedding.weight;
+        PBS2P_CHECK(pos0 + seq + c.position_offset <= pos.rows,
+                    "embed: position {} exceeds max_position_embeddings ({})", pos0 + seq - 1,
+                    c.max_position_embeddings);
+        for (int64_t r = 0; r < rows; ++r) {
+            const float* p = pos.row(pos0 + r % seq + c.position_offset);
+            float* h = hidden.row(r);
+            for (int64_t j = 0; j < c.hidden_size; ++j) h[j] += p[j];
+        }
+    }
+    return hidden;
+}
+
+Matrix Model::embed(const std::vector<int32_t>& tokens, int64_t batch, int64_t seq) const {
+    return embed_at(tokens, batch, seq, 0);
+}
+
+void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t pos0, KvCache* cache,
+                          const LinearObserver& observer, Workspace& ws) const {
+    const ModelConfig& c = config_;
+    const Block& b = parts_.blocks[static_cast<size_t>(l)];
+    const int64_t rows = batch * seq, H = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim();
+    ws.reserve(c, rows);
+    auto observe = [&](std::vector<const Linear*> linears, const float* input, int64_t cols) {
+        if (observer) observer(linears, input, rows, cols);
+    };
+
+    // Attention.
+    const float* attn_in = x;
+    if (c.pre_norm) {
+        b.attn_norm.forward(x, rows, H, ws.normed.data());
+        attn_in = ws.normed.data();
+    }
+    observe({&b.q, &b.k, &b.v}, attn_in, H);
+    b.q.forward(attn_in, rows, ws.q.data());
+    b.k.forward(attn_in, rows, ws.k.data());
+    b.v.forward(attn_in, rows, ws.v.data());
+    RopeTable rope;
+    if (c.use_rope) rope = make_rope_table(rope_inv_freq_, pos0, seq);
+    for (int64_t s = 0; s < batch; ++s) {
+        float* q = ws.q.data() + s * seq * qd;
+        float* k = ws.k.data() + s * seq * kvd;
+        float* v = ws.v.data() + s * seq * kvd;
+        if (c.use_rope) {
+            apply_rope(q, seq, c.num_heads, rope);
+            apply_rope(k, seq, c.num_kv_heads, rope);
+        }
+        const float* keys = k;
+        const float* values = v;
+        if (cache) {
+            Matrix& ck = cache->keys[static_cast<size_t>(l)];
+            Matrix& cv = cache->values[static_cast<size_t>(l)];
+            std::memcpy(ck.row(pos0), k, sizeof(float) * seq * kvd);
+            std::memcpy(cv.row(pos0), v, sizeof(float) * seq * kvd);
+            keys = ck.ptr();
+            values = cv.ptr();
+        }
+        causal_attention(c, q, seq, keys, values, cache ? pos0 : 0, ws.attn.data() + s * seq * qd, ws.scores);
+    }
+    observe({&b.o}, ws.attn.data(), qd);
+    b.o.forward(ws.attn.data(), rows, ws.tmp.data());
+    add_in_place(x, ws.tmp.data(), rows * H);
+    if (!c.pre_norm) b.attn_norm.forward(x, rows, H, x);
+
+    // MLP.
+    const float* mlp_in = x;
+    if (c.pre_norm) {
+        b.mlp_norm.forward(x, rows, H, ws.normed.data());
+        mlp_in = ws.normed.data();
+    }
+    const int64_t n = rows * c.intermediate_size;
+    float* act = ws.ff1.data();
+    if (c.gated_mlp) {
+        observe({&b.gate, &b.up}, mlp_in, H);
+        b.gate.forward(mlp_in, rows, act);
+        b.up.forward(mlp_in, rows, ws.ff2.data());
+        const float* up = ws.ff2.data();
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; ++i) {
+            float g = act[i];
+            act[i] = g / (1.0f + std::exp(-g)) * up[i];
+        }
+    } else {
+        observe({&b.up}, mlp_in, H);
+        b.up.forward(mlp_in, rows, act);
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; ++i) act[i] = std::max(act[i], 0.0f);
+    }
+    observe({&b.down}, act, c.intermediate_size);
+    b.down.forward(act, rows, ws.tmp.data());
+    add_in_place(x, ws.tmp.data(), rows * H);
+    if (!c.pre_norm) b.mlp_norm.forward(x, rows, H, x);
+}
+
+void Model::run_block(int l, Matrix& hidden, int64_t batch, int64_t seq, const LinearObserver& observer) const {
+    PBS2P_CHECK(l >= 0 && l < num_blocks(), "run_block: block {} out of range (model has {})", l, num_blocks());
+    PBS2P_CHECK(hidden.rows == batch * seq && hidden.cols == config_.hidden_size,
+                "run_block: hidden is [{} x {}], expected [{} x {}]", hidden.rows, hidden.cols, batch * seq,
+                config_.hidden_size);
+    const int64_t per_chunk = std::max<int64_t>(1, kChunkRows / std::max<int64_t>(seq, 1));
+    Workspace ws;
+    for (int64_t s0 = 0; s0 < batch; s0 += per_chunk) {
+        const int64_t n = std::min(per_chunk, batch - s0);
+        block_forward(l, hidden.row(s0 * seq), n, seq, 0, nullptr, observer, ws);
+    }
+}
+
+Matrix Model::forward_hidden(const std::vector<int32_t>& tokens, KvCache* cache) const {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    PBS2P_CHECK(n > 0, "forward: no tokens");
+    const int64_t pos0 = cache ? cache->length : 0;
+    if (cache) {
+        PBS2P_CHECK(pos0 + n <= cache->capacity(), "forward: KV cache full ({} + {} tokens > capacity {})", pos0, n,
+                    cache->capacity());
+    }
+    if (config_.sliding_window > 0 && pos0 + n > config_.sliding_window) {
+        static bool warned = false;
+        if (!warned) {
+            log_info("warning: context {} exceeds sliding_window {}; attending to the full context", pos0 + n,
+                     config_.sliding_window);
+            warned = true;
+        }
+    }
+    Matrix hidden = embed_at(tokens, 1, n, pos0);
+    Workspace ws;
+    for (int l = 0; l < num_blocks(); ++l) block_forward(l, hidden.ptr(), 1, n, pos0, cache, {}, ws);
+    if (cache) cache->length += n;
+    return hidden;
+}
+
+Matrix Model::forward(const std::vector<int32_t>& tokens) const { return final_logits(forward_hidden(tokens, nullptr)); }
+
+Matrix Model::forward(const std::vector<int32_t>& tokens, KvCache& cache) const {
+    return final_logits(forward_hidden(tokens, &cache));
+}
+
+KvCache Model::new_cache(int64_t capacity) const {
+    KvCache cache;
+    for (int l = 0; l < num_blocks(); ++l) {
+        cache.keys.emplace_back(capacity, config_.kv_dim());
+        cache.values.emplace_back(capacity, config_.kv_dim());
+    }
+    return cache;
+}
+
+const Matrix& Model::lm_head_weight() const {
+    return parts_.lm_head.weight.empty() ? parts_.token_embedding.weight : parts_.lm_head.weight;
+}
+
+Matrix Model::final_logits(const Matrix& hidden, int64_t row0, int64_t rows) const {
+    const ModelConfig& c = config_;
+    PBS2P_CHECK(hidden.cols == c.hidden_size && row0 >= 0 && row0 + rows <= hidden.rows,
+                "final_logits: rows [{}, {}) of a [{} x {}] hidden state", row0, row0 + rows, hidden.rows,
+                hidden.cols);
+    const float* x = hidden.row(row0);
+    std::vector<float> normed;
+    if (parts_.has_final_norm) {
+        normed.resize(static_cast<size_t>(rows * c.hidden_size));
+        parts_.final_norm.forward(x, rows, c.hidden_size, normed.data());
+        x = normed.data();
+    }
+    std::vector<float> projected;
+    if (parts_.project_out.present()) {
+        projected.resize(static_cast<size_t>(rows * c.embed_dim));
+        parts_.project_out.forward(x, rows, projected.data());
+        x = projected.data();
+    }
+    Matrix logits(rows, c.vocab_size);
+    matmul_xwt(x, rows, c.embed_dim, lm_head_weight().ptr(), c.vocab_size, logits.ptr());
+    return logits;
+}
+
+Matrix Model::final_logits(const Matrix& hidden) const { return final_logits(hidden, 0, hidden.rows); }
+
+// ---- linears, size, save -----------------------------------------------------------------------------
+
+std::vector<const Linear*> Model::block_linears(int l) const {
+    PBS2P_CHECK(l >= 0 && l < num_blocks(), "block_linears: block {} out of range (model has {})", l, num_blocks());
+    const Block& b = parts_.blocks[static_cast<size_t>(l)];
+    std::vector<const Linear*> out{&b.q, &b.k, &b.v, &b.o};
+    if (b.gate.present()) out.push_back(&b.gate);
+    out.push_back(&b.up);
+    out.push_back(&b.down);
+    return out;
+}
+
+std::vector<Linear*> Model::block_linears(int l) {
+    std::vector<Linear*> out;
+    for (const Linear* p : std::as_const(*this).block_linears(l)) out.push_back(const_cast<Linear*>(p));
+    return out;
+}
+
+std::vector<Linear*> Model::all_linears() {
+    std::vector<Linear*> out;
+    for (int l = 0; l < num_blocks(); ++l) {
+        auto b = block_linears(l);
+        out.insert(out.end(), b.begin(), b.end());
+    }
+    return out;
+}
+
+namespace {
+
+// Every tensor of the model with its HF name, in no particular order.
+template <typename Fn>
+void for_each_tensor(const Model::Parts& p, Fn&& fn) {
+    auto matrix = [&](const std::string& name, const Matrix& m) {
+        if (!m.empty()) fn(name, m.ptr(), std::vector<int64_t>{m.rows, m.cols});
+    };
+    auto vector = [&](const std::string& name, const std::vector<float>& v) {
+        if (!v.empty()) fn(name, v.data(), std::vector<int64_t>{static_cast<int64_t>(v.size())});
+    };
+    auto linear = [&](const Linear& l) {
+        if (!l.present()) return;
+        matrix(l.name + ".weight", l.weight);  // skipped when a kernel holds the weight
+        vector(l.name + ".bias", l.bias);
+    };
+    auto norm = [&](const Norm& n) {
+        vector(n.name + ".weight", n.weight);
+        vector(n.name + ".bias", n.bias);
+    };
+    matrix(p.token_embedding.name, p.token_embedding.weight);
+    matrix(p.position_embedding.name, p.position_embedding.weight);
+    linear(p.project_in);
+    linear(p.project_out);
+    for (const Block& b : p.blocks) {
+        norm(b.attn_norm);
+        norm(b.mlp_norm);
+        for (const Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) linear(*l);
+    }
+    if (p.has_final_norm) norm(p.final_norm);
+    matrix(p.lm_head.name, p.lm_head.weight);
+}
+
+}  // namespace
+
+void Model::save(const std::string& out_dir, const std::string& source_dir, DType dtype,
+                 const std::map<std::string, std::string>& metadata) const {
+    namespace fs = std::filesystem;
+    PBS2P_CHECK(dtype == DType::f32 || dtype == DType::f16 || dtype == DType::bf16,
+                "{}: weights can be saved as F32, F16 or BF16, not {}", out_dir, dtype_name(dtype));
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    PBS2P_CHECK(!ec, "{}: cannot create directory: {}", out_dir, ec.message());
+    for (int b = 0; b < num_blocks(); ++b)
+    for (const Linear* l : block_linears(b)) {
+        PBS2P_CHECK(!l->weight.empty(), "{}: weight is held by a '{}' kernel and cannot be saved as dense", l->name,
+                    l->kernel ? l->kernel->format_name() : std::string("?"));
+    }
+    std::vector<TensorToWrite> tensors;
+    for_each_tensor(parts_, [&](const std::string& name, const float* data, std::vector<int64_t> shape) {
+        tensors.push_back(tensor_from_floats(name, data, std::move(shape), dtype));
+    });
+    std::map<std::string, std::string> meta = metadata;
+    meta.emplace("format", "pt");
+    write_safetensors((fs::path(out_dir) / "model.safetensors").string(), tensors, meta);
+    const char* copied[] = {"config.json",         "generation_config.json", "tokenizer.model", "tokenizer.json",
+                            "tokenizer_config.json", "special_tokens_map.json", "vocab.json",      "merges.txt"};
+    for (const char* file : copied) {
+        fs::path from = fs::path(source_dir) / file;
+        if (!fs::exists(from)) continue;
+        fs::copy_file(from, fs::path(out_dir) / file, fs::copy_options::overwrite_existing, ec);
+        PBS2P_CHECK(!ec, "{}: cannot copy to {}: {}", from.string(), out_dir, ec.message());
+    }
+}
+
+int64_t Model::weight_bytes() const {
+    int64_t bytes = 0;
+    for_each_tensor(parts_, [&](const std::string&, const float*, const std::vector<int64_t>& shape) {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        bytes += n * static_cast<int64_t>(sizeof(float));
+    });
+    for (int b = 0; b < num_blocks(); ++b)
+    for (const Linear* l : block_linears(b)) {
+        if (l->weight.empty() && l->kernel) bytes += l->kernel->weight_bytes();
+    }
+    return bytes;
+}
+
+}  // namespace pbs2p
