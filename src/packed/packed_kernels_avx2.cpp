@@ -113,33 +113,34 @@ ChunkRange chunk_range(const ComputeLayout& c, int64_t s, int64_t k) {
     return {begin, std::min(begin + kQ8Chunk, (s + 1) * c.scale_group)};
 }
 
-// Quantizes one token to int8 per chunk and writes its lookup tables and chunk scales.
-void build_q8_tables(const ComputeLayout& c, const float* x, uint8_t* tables, float* scales) {
+// Quantizes chunk `chunk` (scale group s = chunk / per_scale) of one token to int8 and writes its lookup
+// tables and scale. Table entry m of a quad is sum_{bit b of m} q[b], built 16 entries at once in int16,
+// then split into a low-byte and a high-byte table.
+void build_q8_chunk(const ComputeLayout& c, const float* x, int64_t chunk, uint8_t* tables, float* scales) {
     const int64_t per_scale = chunks_per_scale(c);
-    int8_t q[kQ8Chunk];
-    for (int64_t s = 0; s < c.scale_groups_per_row(); ++s)
-        for (int64_t k = 0; k < per_scale; ++k) {
-            const ChunkRange r = chunk_range(c, s, k);
-            float amax = 0.0f;
-            for (int64_t j = r.begin; j < r.end; ++j) amax = std::max(amax, std::fabs(x[j]));
-            const float d = amax / 127.0f;
-            const float inv = d > 0.0f ? 1.0f / d : 0.0f;
-            for (int64_t j = r.begin; j < r.end; ++j)
-                q[j - r.begin] = static_cast<int8_t>(std::lrintf(x[j] * inv));
-            scales[s * per_scale + k] = d;
-            for (int64_t quad = 0; quad < (r.end - r.begin) / 4; ++quad) {
-                int16_t e[16];
-                e[0] = 0;
-                for (int m = 1; m < 16; ++m)
-                    e[m] = static_cast<int16_t>(e[m & (m - 1)] + q[4 * quad + std::countr_zero(static_cast<unsigned>(m))]);
-                // quad 2g -> bytes 0..31 of group g's table, quad 2g+1 -> bytes 32..63
-                uint8_t* t = tables + (r.begin / 4 + quad) * 32;
-                for (int m = 0; m < 16; ++m) {
-                    t[m] = static_cast<uint8_t>(static_cast<uint16_t>(e[m]) & 0xff);
-                    t[16 + m] = static_cast<uint8_t>(static_cast<uint16_t>(e[m]) >> 8);
-                }
-            }
+    const ChunkRange r = chunk_range(c, chunk / per_scale, chunk % per_scale);
+    float amax = 0.0f;
+    for (int64_t j = r.begin; j < r.end; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float inv = d > 0.0f ? 1.0f / d : 0.0f;
+    scales[chunk] = d;
+    const __m256i bit_masks[4] = {_mm256_setr_epi16(0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1),
+                                  _mm256_setr_epi16(0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1),
+                                  _mm256_setr_epi16(0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0, -1, -1, -1, -1),
+                                  _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1)};
+    // Gathers the low bytes of the 16 int16 entries into bytes 0..7 of each lane, high bytes into 8..15.
+    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10,
+                                           12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int64_t j0 = r.begin; j0 < r.end; j0 += 4) {
+        __m256i e = _mm256_setzero_si256();
+        for (int b = 0; b < 4; ++b) {
+            const auto q = static_cast<int16_t>(std::lrintf(x[j0 + b] * inv));
+            e = _mm256_add_epi16(e, _mm256_and_si256(_mm256_set1_epi16(q), bit_masks[b]));
         }
+        // bytes: [lo 0-7 | hi 0-7 | lo 8-15 | hi 8-15] -> table [lo 0-15 | hi 0-15]
+        const __m256i s = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(e, split), 0xd8);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tables + j0 / 4 * 32), s);
+    }
 }
 
 inline __m256i broadcast16(const uint8_t* p) {
@@ -217,9 +218,11 @@ void avx2_q8_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* 
         alignas(32) float out32[kRowBlock];
         for (int64_t t0 = 0; t0 < tokens; t0 += tile) {
             const int64_t nt = std::min(tile, tokens - t0);
-#pragma omp for schedule(static)
+#pragma omp for collapse(2) schedule(static)
             for (int64_t t = 0; t < nt; ++t)
-                build_q8_tables(c, x + (t0 + t) * c.cols, tables.data() + t * table_bytes, scales.data() + t * n_scales);
+                for (int64_t chunk = 0; chunk < n_scales; ++chunk)
+                    build_q8_chunk(c, x + (t0 + t) * c.cols, chunk, tables.data() + t * table_bytes,
+                                   scales.data() + t * n_scales);
 #pragma omp for schedule(static)
             for (int64_t rt = 0; rt < row_tiles; ++rt)
                 for (int64_t t = 0; t < nt; ++t)

@@ -1,4 +1,4 @@
-// Random valid BinaryLayouts for the packed-format tests: exactly N kept of every M, random signs,
+// Random valid BinaryLayouts for tests and benchmarks of the packed format: exactly N kept of every M, random signs,
 // fp16-exact alpha > 0 and mu.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include "core/half.h"
 #include "core/rng.h"
 
-namespace pbs2p::testing {
+namespace pbs2p {
 
 inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_group, int64_t scale_group,
                                   uint64_t seed) {
@@ -41,4 +41,4 @@ inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_
     return l;
 }
 
-}  // namespace pbs2p::testing
+}  // namespace pbs2p

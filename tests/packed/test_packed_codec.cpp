@@ -4,12 +4,11 @@
 
 #include "core/error.h"
 #include "packed/packed_layer.h"
-#include "random_layout.h"
+#include "packed/random_layout.h"
 
 namespace pbs2p {
 namespace {
 
-using testing::random_layout;
 
 TEST(PackedCodec, CodeBitsPerKeptCount) {
     const int expected[9] = {0, 4, 7, 9, 11, 11, 11, 10, 8};

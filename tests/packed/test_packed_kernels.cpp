@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "packed/packed_kernels.h"
-#include "random_layout.h"
+#include "packed/random_layout.h"
 
 namespace pbs2p {
 namespace {
@@ -67,7 +67,7 @@ TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
     const int64_t token_counts[] = {1, 2, 3, 7, 17, 64, 129};
     uint64_t seed = 100;
     for (const Case& c : cases) {
-        const BinaryLayout layout = testing::random_layout(c.rows, c.cols, c.n_keep, 8, c.scale_group, seed++);
+        const BinaryLayout layout = random_layout(c.rows, c.cols, c.n_keep, 8, c.scale_group, seed++);
         const PackedMatrix w = make_packed_matrix(encode_layer(layout));
         const Matrix dense = dequantize(layout);
         for (int64_t tokens : token_counts) {
@@ -104,7 +104,7 @@ TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
 }
 
 TEST(PackedKernels, GemvEqualsSingleTokenGemm) {
-    const BinaryLayout layout = testing::random_layout(70, 264, 5, 8, 264, 7);
+    const BinaryLayout layout = random_layout(70, 264, 5, 8, 264, 7);
     const PackedMatrix w = make_packed_matrix(encode_layer(layout));
     const std::vector<float> x = random_activations(1, 264, 8);
     for (const PackedKernel& k : packed_kernels()) {

@@ -1,0 +1,157 @@
+// Packed sub-1-bit GEMV / GEMM against OpenBLAS sgemv / sgemm on fp32 weights of the same shape, measured
+// in the same run. Shapes (out x in) of LLaMA-7B/-2/Mistral linears; N:8 = 4:8, 5:8, 6:8 with one
+// (alpha, mu) pair per row. After the runs a markdown table of speed ratios (fp32 time / packed time) is
+// printed. Example: bench_packed_matmul --benchmark_filter='gemv' --benchmark_min_time=0.3
+#include <benchmark/benchmark.h>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "core/blas.h"
+#include "core/rng.h"
+#include "packed/packed_kernels.h"
+#include "packed/random_layout.h"
+
+namespace {
+
+using namespace pbs2p;
+
+constexpr int64_t kGemmTokens = 512;
+const std::pair<int64_t, int64_t> kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {4096, 14336}};
+const int kKeeps[] = {4, 5, 6};
+
+std::vector<float> random_vector(int64_t n, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = static_cast<float>(rng.normal());
+    return v;
+}
+
+const PackedMatrix& packed_weights(int64_t rows, int64_t cols, int n_keep) {
+    static std::map<std::tuple<int64_t, int64_t, int>, std::unique_ptr<PackedMatrix>> cache;
+    auto& slot = cache[{rows, cols, n_keep}];
+    if (!slot)
+        slot = std::make_unique<PackedMatrix>(
+            make_packed_matrix(encode_layer(random_layout(rows, cols, n_keep, 8, cols, 42))));
+    return *slot;
+}
+
+// fp32 baseline weights for one shape at a time (the largest is 235 MB).
+const std::vector<float>& dense_weights(int64_t rows, int64_t cols) {
+    static std::pair<int64_t, int64_t> shape{0, 0};
+    static std::vector<float> w;
+    if (shape != std::make_pair(rows, cols)) {
+        w = random_vector(rows * cols, 7);
+        shape = {rows, cols};
+    }
+    return w;
+}
+
+void set_counters(benchmark::State& state, int64_t rows, int64_t cols, int64_t tokens) {
+    state.counters["weights/s"] =
+        benchmark::Counter(static_cast<double>(rows * cols * tokens), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_fp32(benchmark::State& state, int64_t rows, int64_t cols, int64_t tokens) {
+    const std::vector<float>& w = dense_weights(rows, cols);
+    const std::vector<float> x = random_vector(tokens * cols, 3);
+    std::vector<float> y(static_cast<size_t>(tokens * rows));
+    for (auto _ : state) {
+        if (tokens == 1)
+            sgemv(w.data(), rows, cols, x.data(), y.data());
+        else
+            matmul_xwt(x.data(), tokens, cols, w.data(), rows, y.data());
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_counters(state, rows, cols, tokens);
+    state.counters["MB_weights"] = static_cast<double>(rows * cols * 4) / 1e6;
+}
+
+void bench_packed(benchmark::State& state, const PackedKernel* kernel, int64_t rows, int64_t cols, int n_keep,
+                  int64_t tokens) {
+    const PackedMatrix& w = packed_weights(rows, cols, n_keep);
+    const std::vector<float> x = random_vector(tokens * cols, 3);
+    std::vector<float> y(static_cast<size_t>(tokens * rows));
+    for (auto _ : state) {
+        if (tokens == 1)
+            kernel->gemv(w, x.data(), y.data());
+        else
+            kernel->gemm(w, x.data(), tokens, y.data());
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_counters(state, rows, cols, tokens);
+    state.counters["MB_weights"] = static_cast<double>(w.compute.bytes()) / 1e6;
+    state.counters["bits_file"] = w.storage.bits_per_weight();
+}
+
+// Collects mean real times by benchmark name for the ratio table.
+class RatioReporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        for (const Run& run : runs)
+            if (run.run_type == Run::RT_Iteration || run.aggregate_name == "mean")
+                times_[run.run_name.function_name] = run.GetAdjustedRealTime();  // in the run's unit (ms)
+        ConsoleReporter::ReportRuns(runs);
+    }
+    void print_table() const {
+        fmt::print("\n| op | shape (out x in) | N:M | kernel | packed ms | fp32 ms | speedup vs fp32 |\n");
+        fmt::print("|---|---|---|---|---:|---:|---:|\n");
+        for (const auto& [name, time] : times_) {
+            if (name.rfind("packed/", 0) != 0) continue;
+            // packed/<op>/<rows>x<cols>/<n>:8/<kernel>
+            const auto parts = split(name);
+            if (parts.size() != 5) continue;
+            const auto base = times_.find(fmt::format("fp32/{}/{}", parts[1], parts[2]));
+            if (base == times_.end()) continue;
+            fmt::print("| {} | {} | {} | {} | {:.3f} | {:.3f} | {:.2f} |\n", parts[1], parts[2], parts[3], parts[4],
+                       time, base->second, base->second / time);
+        }
+    }
+
+private:
+    static std::vector<std::string> split(const std::string& s) {
+        std::vector<std::string> out;
+        size_t start = 0, pos;
+        while ((pos = s.find('/', start)) != std::string::npos) {
+            out.push_back(s.substr(start, pos - start));
+            start = pos + 1;
+        }
+        out.push_back(s.substr(start));
+        return out;
+    }
+    std::map<std::string, double> times_;
+};
+
+void register_all() {
+    for (const auto& [rows, cols] : kShapes)
+        for (const auto& [op, tokens] : {std::pair<const char*, int64_t>{"gemv", 1}, {"gemm", kGemmTokens}}) {
+            const std::string shape = fmt::format("{}x{}", rows, cols);
+            benchmark::RegisterBenchmark(fmt::format("fp32/{}/{}", op, shape).c_str(), bench_fp32, rows, cols, tokens)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+            for (int n_keep : kKeeps)
+                for (const PackedKernel& k : packed_kernels()) {
+                    if (std::string(k.name) == "reference") continue;
+                    benchmark::RegisterBenchmark(fmt::format("packed/{}/{}/{}:8/{}", op, shape, n_keep, k.name).c_str(),
+                                                 bench_packed, &k, rows, cols, n_keep, tokens)
+                        ->Unit(benchmark::kMillisecond)
+                        ->UseRealTime();
+                }
+        }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    register_all();
+    RatioReporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    reporter.print_table();
+    benchmark::Shutdown();
+    return 0;
+}
