@@ -90,6 +90,18 @@ public:
             for (int b = 0; b < 256; ++b)
                 PBS2P_CHECK(byte_ids_[b] >= 0, "{}: byte-level vocabulary lacks the token for byte {}", spec_.source, b);
 
+        // Code point pairs that occur inside some token: a merge can only span a boundary between such a pair.
+        if (spec_.mapping == TextMapping::metaspace) {
+            for (const auto& token : tokens) {
+                uint32_t prev = 0;
+                for (size_t pos = 0, n = 0; pos < token.size(); pos += n) {
+                    const uint32_t cp = utf8_decode(token, pos, n);
+                    if (pos > 0) joinable_pairs_.insert(pair_key(int32_t(prev), int32_t(cp)));
+                    prev = cp;
+                }
+            }
+        }
+
         // Decoded bytes of every id; special/control ids decode to nothing.
         skip_.assign(vocab_size_, 0);
         for (int32_t id : spec_.control_ids)
@@ -225,6 +237,8 @@ private:
         std::vector<std::pair<uint32_t, uint32_t>> words;
         if (spec_.mapping == TextMapping::metaspace && spec_.metaspace_split)
             split_before_metaspace(text, words);
+        else if (spec_.mapping == TextMapping::metaspace && spec_.pre == PreTokenizer::none)
+            split_unjoinable(text, words);
         else
             pre_tokenize(spec_.pre, text, words);
         for (const auto& [begin, end] : words) {
@@ -251,6 +265,22 @@ private:
                 words.emplace_back(begin, static_cast<uint32_t>(pos));
                 begin = static_cast<uint32_t>(pos);
             }
+        }
+        if (begin < text.size()) words.emplace_back(begin, static_cast<uint32_t>(text.size()));
+    }
+
+    // Splits between code points that no token contains side by side: no merge can cross such a boundary,
+    // so the pieces tokenize independently with the same result (and short pieces hit the word cache).
+    void split_unjoinable(std::string_view text, std::vector<std::pair<uint32_t, uint32_t>>& words) const {
+        words.clear();
+        uint32_t begin = 0, prev = 0;
+        for (size_t pos = 0, n = 0; pos < text.size(); pos += n) {
+            const uint32_t cp = utf8_decode(text, pos, n);
+            if (pos > 0 && !joinable_pairs_.count(pair_key(int32_t(prev), int32_t(cp)))) {
+                words.emplace_back(begin, static_cast<uint32_t>(pos));
+                begin = static_cast<uint32_t>(pos);
+            }
+            prev = cp;
         }
         if (begin < text.size()) words.emplace_back(begin, static_cast<uint32_t>(text.size()));
     }
@@ -350,6 +380,7 @@ private:
     int32_t vocab_size_ = 0;
     TokenMap token_ids_;
     std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (left, right) -> (rank, merged)
+    std::unordered_set<uint64_t> joinable_pairs_;  // metaspace: (code point, next code point) inside a token
     std::array<int32_t, 256> byte_ids_{};
     std::vector<std::string> pieces_;
     std::vector<uint8_t> skip_;
