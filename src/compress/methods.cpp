@@ -1,0 +1,410 @@
+// Method table. Each method below is a configuration of the shared parts; the order of operations of
+// the Hessian-based ones is fixed by compensation.h's two block loops.
+#include "compress/methods.h"
+
+#include <cmath>
+
+#include "compress/binarizer.h"
+#include "compress/compensation.h"
+#include "compress/nm_mask.h"
+#include "compress/quantizer.h"
+#include "compress/salient.h"
+#include "compress/spbo.h"
+#include "core/error.h"
+#include "core/half.h"
+
+namespace pbs2p {
+
+double nm_pattern_bits(int n_keep, int m_group) {
+    double log2c = 0.0;  // log2 C(M, N)
+    for (int k = 1; k <= n_keep; ++k) log2c += std::log2(static_cast<double>(m_group - n_keep + k) / k);
+    return std::ceil(log2c - 1e-9) / m_group;
+}
+
+double nm_pattern_sign_bits(int n_keep, int m_group) {
+    double log2c = 0.0;
+    for (int k = 1; k <= n_keep; ++k) log2c += std::log2(static_cast<double>(m_group - n_keep + k) / k);
+    return std::ceil(log2c + n_keep - 1e-9) / m_group;
+}
+
+namespace {
+
+double total_weights(const MethodContext& c) { return static_cast<double>(c.weight.rows) * c.weight.cols; }
+
+std::vector<double> hessian_diag(const MatrixD& h) {
+    std::vector<double> d(static_cast<size_t>(h.rows));
+    for (int64_t j = 0; j < h.rows; ++j) d[j] = h(j, j);
+    return d;
+}
+
+// ---- quantization (rtn, gptq) ----
+
+void set_quant_bits(MethodContext& c) {
+    const auto& o = c.options;
+    const int64_t grids_per_row = o.group_size > 0 ? (c.weight.cols + o.group_size - 1) / o.group_size : 1;
+    c.stats.nominal_bits = o.bits;
+    // b bits per weight + (fp16 scale, fp16 zero) per grid.
+    c.stats.storage_bits = o.bits + 32.0 * grids_per_row / static_cast<double>(c.weight.cols);
+}
+
+void run_rtn(MethodContext& c) {
+    const auto& o = c.options;
+    Matrix& w = c.weight;
+    const int64_t g = o.group_size > 0 ? o.group_size : w.cols;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < w.rows; ++i)
+        for (int64_t s = 0; s < w.cols; s += g) {
+            const int64_t n = std::min(g, w.cols - s);
+            const QuantGrid grid = fit_grid(w.row(i) + s, n, o.bits, o.symmetric);
+            for (int64_t j = s; j < s + n; ++j) w(i, j) = quantize_value(w(i, j), grid);
+        }
+    set_quant_bits(c);
+}
+
+void run_gptq(MethodContext& c) {
+    const auto& o = c.options;
+    Matrix& w = c.weight;
+    std::vector<QuantGrid> grid(static_cast<size_t>(w.rows));
+    if (o.group_size == 0)
+        for (int64_t i = 0; i < w.rows; ++i) grid[i] = fit_grid(w.row(i), w.cols, o.bits, o.symmetric);
+    const int g = o.group_size;
+    exact_column_loop(w, c.factor, o.block_size, o.compensation,
+                      [&](int64_t i, int64_t col, int t, const float* wb, const float*) {
+                          // Grouped grids come from the current, error-updated weights of the group.
+                          if (g > 0 && col % g == 0) grid[i] = fit_grid(wb + t, g, o.bits, o.symmetric);
+                          return quantize_value(wb[t], grid[i]);
+                      });
+    set_quant_bits(c);
+}
+
+// ---- N:M pruning (sparsegpt, wanda) ----
+
+void set_sparse_bits(MethodContext& c) {
+    const auto& o = c.options;
+    c.stats.n_keep = o.n_keep;
+    c.stats.m_group = o.m_group;
+    c.stats.nominal_bits = 16.0 * o.n_keep / o.m_group;
+    c.stats.storage_bits = c.stats.nominal_bits + nm_pattern_bits(o.n_keep, o.m_group);
+}
+
+void run_sparsegpt(MethodContext& c) {
+    const auto& o = c.options;
+    Matrix& w = c.weight;
+    const int m = o.m_group;
+    std::vector<uint8_t> keep(static_cast<size_t>(w.rows * m));
+    exact_column_loop(w, c.factor, o.block_size, o.compensation,
+                      [&](int64_t i, int64_t, int t, const float* wb, const float* d) {
+                          uint8_t* k = keep.data() + i * m;
+                          if (t % m == 0) {  // choose the group's mask on the updated weights: OBS score
+                              float s[64];
+                              for (int l = 0; l < m; ++l) s[l] = wb[t + l] * wb[t + l] / (d[t + l] * d[t + l]);
+                              nm_keep_group(s, m, o.n_keep, k);
+                          }
+                          return k[t % m] ? wb[t] : 0.0f;
+                      });
+    set_sparse_bits(c);
+}
+
+void run_wanda(MethodContext& c) {
+    const auto& o = c.options;
+    Matrix& w = c.weight;
+    const std::vector<double> hd = hessian_diag(c.hessian);
+    Matrix score(w.rows, w.cols);
+    block_scores(ScoreKind::wanda, w.ptr(), w.rows, w.cols, 0, w.cols, nullptr, hd.data(), score.ptr());
+    Mask keep(static_cast<size_t>(w.size()));
+    nm_keep_mask(score.ptr(), w.rows, w.cols, w.cols, o.n_keep, o.m_group, keep.data());
+    for (int64_t k = 0; k < w.size(); ++k)
+        if (!keep[k]) w.data[k] = 0.0f;
+    set_sparse_bits(c);
+}
+
+// ---- BiLLM family (billm, arb-llm, stbllm) ----
+
+// Target matrix of the structure search: W^2 / U_jj^2 (hessian) or W (magnitude), zero outside `keep`.
+Matrix search_target(const Matrix& block, int64_t start, const HessianFactor& f, const std::string& metric,
+                     const Mask* keep) {
+    Matrix t(block.rows, block.cols);
+    const bool hessian = metric == "hessian";
+    PBS2P_CHECK(hessian || metric == "magnitude", "compress: salient_metric must be hessian | magnitude, got '{}'",
+                metric);
+    for (int64_t i = 0; i < block.rows; ++i)
+        for (int64_t j = 0; j < block.cols; ++j) {
+            const float v = block(i, j);
+            const double d = f.u_diag[start + j];
+            float x = hessian ? static_cast<float>(v * v / (d * d)) : v;
+            if (keep && !(*keep)[i * block.cols + j]) x = 0.0f;
+            t(i, j) = x;
+        }
+    return t;
+}
+
+// Running storage account of partition-based methods.
+struct PartitionBits {
+    double bits = 0.0;
+    int64_t salient_weights = 0;
+};
+
+void account_partition(const Partition& part, const std::vector<ParamCount>& params, int64_t width,
+                       PartitionBits& acc) {
+    int64_t salient_groups = 0;
+    for (size_t g = 0; g < part.masks.size(); ++g) {
+        int64_t members = 0;
+        for (uint8_t v : part.masks[g]) members += v;
+        acc.bits += static_cast<double>(part.orders[g]) * members;  // binary planes
+        if (part.is_salient[g]) {
+            acc.salient_weights += members;
+            ++salient_groups;
+        } else {
+            acc.bits += members * std::ceil(std::log2(static_cast<double>(std::max(part.nonsalient_groups, 1))));
+        }
+        acc.bits += 16.0 * static_cast<double>(params[g].row_values + params[g].col_values);
+    }
+    if (salient_groups > 1)  // CGB: one bit per salient weight
+        for (size_t g = 0; g < part.masks.size(); ++g)
+            if (part.is_salient[g])
+                for (uint8_t v : part.masks[g]) acc.bits += v;
+    acc.bits += static_cast<double>(width);  // salient-column flags of the block (amortised over rows)
+}
+
+// Binarizes every group of the partition on the block's weights and accounts its storage.
+void binarize_partition(BinKind kind, const Matrix& block, const Partition& part, int iters, const MatrixD* gram,
+                        Matrix& q, PartitionBits& acc) {
+    std::vector<ParamCount> params;
+    for (size_t g = 0; g < part.masks.size(); ++g) {
+        params.push_back(binarize_group(kind, block, part.masks[g], part.orders[g], iters, gram, q));
+    }
+    account_partition(part, params, block.cols, acc);
+}
+
+void finish_partition_stats(MethodContext& c, const PartitionBits& acc, double nm_bits) {
+    c.stats.salient_fraction = acc.salient_weights / total_weights(c);
+    c.stats.storage_bits = acc.bits / total_weights(c) + nm_bits;
+}
+
+void run_billm(MethodContext& c) {
+    const auto& o = c.options;
+    PartitionBits acc;
+    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, o.exact_block_error,
+                     [&](int64_t start, int64_t, const Matrix& block, Matrix& q) {
+                         const Matrix t = search_target(block, start, c.factor, o.salient_metric, nullptr);
+                         const Partition part = billm_partition(t, nullptr, o.salient_up_lim);
+                         binarize_partition(BinKind::braq, block, part, o.arb_iters, nullptr, q, acc);
+                     });
+    finish_partition_stats(c, acc, 0.0);
+    c.stats.nominal_bits = 1.0 + c.stats.salient_fraction;
+}
+
+void run_arb_llm(MethodContext& c) {
+    const auto& o = c.options;
+    const BinKind kind = parse_bin_kind(o.arb_variant);
+    PartitionBits acc;
+    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, o.exact_block_error,
+                     [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
+                         const Matrix t = search_target(block, start, c.factor, o.salient_metric, nullptr);
+                         Partition part = billm_partition(t, nullptr, o.salient_up_lim);
+                         if (o.cgb) cgb_split(t, part);
+                         const MatrixD gram = kind == BinKind::arb_x ? gram_block(c.hessian, start, end) : MatrixD();
+                         binarize_partition(kind, block, part, o.arb_iters, &gram, q, acc);
+                     });
+    finish_partition_stats(c, acc, 0.0);
+    c.stats.nominal_bits = 1.0 + c.stats.salient_fraction;
+}
+
+void run_stbllm(MethodContext& c) {
+    const auto& o = c.options;
+    Matrix& w = c.weight;
+    // Mask pass first (STBLLM prunes before binarizing, without reconstruction), on the input weights.
+    const std::vector<double> hd = hessian_diag(c.hessian);
+    Matrix score;
+    if (o.stbllm_metric == "ria") {
+        score = ria_scores(w, hd.data());
+    } else {
+        score = Matrix(w.rows, w.cols);
+        block_scores(parse_score_kind(o.stbllm_metric, "stbllm_metric"), w.ptr(), w.rows, w.cols, 0, w.cols, nullptr,
+                     hd.data(), score.ptr());
+    }
+    Mask keep(static_cast<size_t>(w.size()));
+    nm_keep_mask(score.ptr(), w.rows, w.cols, w.cols, o.n_keep, o.m_group, keep.data());
+    PartitionBits acc;
+    whole_block_loop(w, c.factor, o.block_size, o.compensation, o.exact_block_error,
+                     [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
+                         // Pruned entries (refilled by earlier compensation) are targets of 0: never binarized.
+                         Mask k(static_cast<size_t>(block.size()));
+                         for (int64_t i = 0; i < block.rows; ++i)
+                             for (int64_t j = start; j < end; ++j) k[i * block.cols + (j - start)] = keep[i * w.cols + j];
+                         const Matrix t = search_target(block, start, c.factor, o.salient_metric, &k);
+                         const Partition part = stbllm_partition(t, &k, o.salient_up_lim);
+                         binarize_partition(BinKind::braq, block, part, o.arb_iters, nullptr, q, acc);
+                     });
+    finish_partition_stats(c, acc, nm_pattern_bits(o.n_keep, o.m_group));
+    c.stats.n_keep = o.n_keep;
+    c.stats.m_group = o.m_group;
+    c.stats.nominal_bits = 1.1 * o.n_keep / o.m_group;
+}
+
+// ---- pbs2p ----
+
+// U_BB^T U_BB for the block [start, end): the block of the inverse Hessian conditioned on the earlier
+// columns being fixed (OBS variant of SPBO).
+MatrixD block_inverse_hessian(const HessianFactor& f, int64_t start, int64_t end) {
+    const int64_t w = end - start;
+    MatrixD g(w, w);
+    for (int64_t a = 0; a < w; ++a)
+        for (int64_t b = a; b < w; ++b) {
+            double s = 0.0;
+            for (int64_t k = 0; k <= a; ++k) s += f.u(start + k, start + a) * f.u(start + k, start + b);
+            g(a, b) = g(b, a) = s;
+        }
+    return g;
+}
+
+void run_pbs2p(MethodContext& c) {
+    const auto& o = c.options;
+    Matrix& w = c.weight;
+    const ScoreKind fine = parse_score_kind(o.fine_metric, "fine_metric");
+    const std::vector<double> hd = hessian_diag(c.hessian);
+    const int64_t sg = o.scale_group > 0 ? o.scale_group : o.block_size;
+    const bool row_backbone = o.backbone == "arb" || o.backbone == "arb-x";
+    SpboOptions sp;
+    sp.steps = o.spbo ? o.spbo_steps : -1;
+    sp.global_schedule = o.spbo_schedule == "global";
+    sp.inner_iters = o.spbo_inner_iters;
+    sp.obs_update = o.spbo_obs_update;
+    sp.keep_best = o.spbo_keep_best;
+
+    BinaryLayout layout;
+    if (row_backbone) {
+        layout.rows = w.rows;
+        layout.cols = w.cols;
+        layout.n_keep = o.n_keep;
+        layout.m_group = o.m_group;
+        layout.scale_group = sg;
+        layout.keep.assign(static_cast<size_t>(w.size()), 0);
+        layout.sign.assign(static_cast<size_t>(w.size()), 0);
+        layout.alpha.assign(static_cast<size_t>(w.rows * (w.cols / sg)), 0.0f);
+        layout.mu.assign(layout.alpha.size(), 0.0f);
+    }
+    PartitionBits acc;
+    int64_t zero_signs = 0;
+    whole_block_loop(w, c.factor, o.block_size, o.compensation, o.exact_block_error,
+                     [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
+        const int64_t rows = block.rows, width = end - start;
+        // Fine stage: score on the error-updated block, keep the N largest of every M.
+        Matrix score(rows, width);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < width; ++j) {
+                const float v = block(i, j);
+                const double d = c.factor.u_diag[start + j];
+                score(i, j) = fine == ScoreKind::obs   ? static_cast<float>(v * v / (d * d))
+                              : fine == ScoreKind::wanda ? static_cast<float>(std::fabs(v) * std::sqrt(std::max(0.0, hd[start + j])))
+                                                         : std::fabs(v);
+            }
+        Mask keep(static_cast<size_t>(rows * width));
+        nm_keep_mask(score.ptr(), rows, width, width, o.n_keep, o.m_group, keep.data());
+
+        if (!row_backbone) {
+            if (o.backbone == "arb-rc") {
+                const ParamCount pc = binarize_group(BinKind::arb_rc, block, keep, 1, o.arb_iters, nullptr, q);
+                acc.bits += 16.0 * static_cast<double>(pc.row_values + pc.col_values);
+            } else {  // salient: BiLLM structure restricted to the kept entries, ARB binarizers
+                const Matrix t = search_target(block, start, c.factor, o.salient_metric, &keep);
+                const Partition part = billm_partition(t, &keep, o.salient_up_lim);
+                binarize_partition(BinKind::arb, block, part, o.arb_iters, nullptr, q, acc);
+            }
+            return;
+        }
+        // Row backbone: SPBO per row and scale group, then fp16 parameters and the layout.
+        const MatrixD ginv = o.spbo_obs_update ? block_inverse_hessian(c.factor, start, end) : MatrixD();
+        const int64_t groups = width / sg;
+        std::vector<Arb1> params(static_cast<size_t>(rows * groups));
+        std::vector<int8_t> signs(static_cast<size_t>(rows * width));
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t g = 0; g < groups; ++g) {
+                const int64_t off = i * width + g * sg;
+                spbo_fit_row(block.row(i) + g * sg, keep.data() + off, score.row(i) + g * sg, sg, o.m_group, o.n_keep,
+                             sp, o.spbo_obs_update ? ginv.row(g * sg) + g * sg : nullptr, width,
+                             params[i * groups + g], signs.data() + off);
+            }
+        if (o.backbone == "arb-x")
+            for (int64_t g = 0; g < groups; ++g) {
+                Matrix sub(rows, sg);
+                Mask sub_keep(static_cast<size_t>(rows * sg));
+                std::vector<int8_t> sub_signs(static_cast<size_t>(rows * sg));
+                std::vector<Arb1> sub_params(static_cast<size_t>(rows));
+                for (int64_t i = 0; i < rows; ++i)
+                    for (int64_t j = 0; j < sg; ++j) {
+                        sub(i, j) = block(i, g * sg + j);
+                        sub_keep[i * sg + j] = keep[i * width + g * sg + j];
+                        sub_signs[i * sg + j] = signs[i * width + g * sg + j];
+                    }
+                for (int64_t i = 0; i < rows; ++i) sub_params[i] = params[i * groups + g];
+                const MatrixD gram = gram_block(c.hessian, start + g * sg, start + (g + 1) * sg);
+                arb_x_refit_order1(sub, sub_keep, sub_signs.data(), gram, o.arb_iters, sub_params.data());
+                for (int64_t i = 0; i < rows; ++i) params[i * groups + g] = sub_params[i];
+            }
+        const int64_t layout_groups = w.cols / sg, first_group = start / sg;
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t g = 0; g < groups; ++g) {
+                Arb1 p = params[i * groups + g];
+                float alpha = round_to_fp16(p.alpha), mu = round_to_fp16(p.mu);
+                if (!std::isfinite(alpha) || !std::isfinite(mu)) alpha = mu = 0.0f;
+                const size_t lg = static_cast<size_t>(i * layout_groups + first_group + g);
+                layout.alpha[lg] = alpha;
+                layout.mu[lg] = mu;
+                for (int64_t j = g * sg; j < (g + 1) * sg; ++j) {
+                    const int64_t k = i * width + j;
+                    const size_t idx = static_cast<size_t>(i * w.cols + start + j);
+                    if (!keep[k]) {
+                        q(i, j) = 0.0f;
+                        continue;
+                    }
+                    if (signs[k] == 0) ++zero_signs;  // w == mu exactly: either level is as good; store +
+                    const bool positive = signs[k] >= 0;
+                    layout.keep[idx] = 1;
+                    layout.sign[idx] = positive ? 1 : 0;
+                    q(i, j) = mu + (positive ? alpha : -alpha);
+                }
+            }
+    });
+    c.stats.n_keep = o.n_keep;
+    c.stats.m_group = o.m_group;
+    c.stats.nominal_bits = 1.1 * o.n_keep / o.m_group;
+    c.stats.zero_signs_fixed = zero_signs;
+    if (row_backbone) {
+        c.stats.storage_bits = nm_pattern_sign_bits(o.n_keep, o.m_group) + 32.0 / static_cast<double>(sg);
+        c.layout = std::move(layout);
+    } else if (o.backbone == "arb-rc") {
+        c.stats.storage_bits = nm_pattern_sign_bits(o.n_keep, o.m_group) + acc.bits / total_weights(c);
+    } else {
+        finish_partition_stats(c, acc, nm_pattern_bits(o.n_keep, o.m_group));
+    }
+}
+
+}  // namespace
+
+const std::vector<MethodEntry>& method_table() {
+    static const std::vector<MethodEntry> table = {
+        {"rtn", "round-to-nearest min-max grid per row or group (no Hessian)", false, run_rtn},
+        {"gptq", "GPTQ: exact column loop with OBS updates, min-max grid", true, run_gptq},
+        {"sparsegpt", "SparseGPT N:M: OBS-score mask chosen inside the exact column loop", true, run_sparsegpt},
+        {"wanda", "Wanda N:M: |W| * ||X_j|| mask, no update", true, run_wanda},
+        {"billm", "BiLLM: salient columns (order 2) + bell-shaped split (order 1), whole-block compensation", true,
+         run_billm},
+        {"arb-llm", "ARB-LLM: BiLLM structure + CGB with ARB / ARB-X / ARB-RC binarizers", true, run_arb_llm},
+        {"stbllm", "STBLLM (sparsity-preserving): N:M mask, then salient + trisection binarization of kept entries",
+         true, run_stbllm},
+        {"pbs2p", "PBS2P: per block OBS N:M mask + SPBO stepwise ARB fits + block-wise compensation", true, run_pbs2p},
+    };
+    return table;
+}
+
+const MethodEntry& find_method(const std::string& name) {
+    for (const auto& m : method_table())
+        if (name == m.name) return m;
+    std::string all;
+    for (const auto& m : method_table()) all += std::string(all.empty() ? "" : " | ") + m.name;
+    fail("compress: unknown method '{}' (expected {})", name, all);
+}
+
+}  // namespace pbs2p

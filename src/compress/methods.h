@@ -1,0 +1,37 @@
+// The method table: every method is a short assembly of the shared parts, run on a working copy of W.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compress/layer_compressor.h"
+
+namespace pbs2p {
+
+struct MethodContext {
+    const Matrix& original;        // W as given
+    const MatrixD& hessian;        // raw H
+    const HessianFactor& factor;
+    const CompressOptions& options;
+    Matrix& weight;                // working copy (dead columns zeroed for Hessian methods); becomes the output
+    std::optional<BinaryLayout>& layout;
+    LayerStats& stats;             // the method fills nominal_bits, storage_bits, salient_fraction, n_keep, m_group
+};
+
+struct MethodEntry {
+    const char* name;
+    const char* summary;
+    bool uses_hessian;             // dead columns are zeroed first
+    void (*run)(MethodContext&);
+};
+
+const std::vector<MethodEntry>& method_table();
+const MethodEntry& find_method(const std::string& name);
+
+// Bits for an N:M pattern alone (ceil(log2 C(M,N)) / M) and for pattern + signs of the kept entries
+// (ceil(log2(C(M,N) 2^N)) / M), per weight.
+double nm_pattern_bits(int n_keep, int m_group);
+double nm_pattern_sign_bits(int n_keep, int m_group);
+
+}  // namespace pbs2p

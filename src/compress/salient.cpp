@@ -1,0 +1,255 @@
+#include "compress/salient.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "compress/binarizer.h"
+
+namespace pbs2p {
+
+namespace {
+
+inline bool allowed_at(const Mask* allowed, int64_t k) { return allowed == nullptr || (*allowed)[k] != 0; }
+
+std::vector<double> linear_levels(double lo, double hi, int count) {
+    std::vector<double> l(static_cast<size_t>(count));
+    for (int k = 0; k < count; ++k) l[k] = lo + (hi - lo) * k / (count - 1);
+    return l;
+}
+
+// Order-1 BRAQ error of the values of one row falling into each of `groups` threshold bins, in two sweeps.
+// bin(x) = number of thresholds <= |x| (thresholds ascending); entries with skip[j] are ignored.
+template <int Groups>
+double binned_braq1_error(const float* x, const uint8_t* use, int64_t n, const float* thresholds) {
+    double sum[Groups] = {}, cnt[Groups] = {};
+    auto bin_of = [&](float v) {
+        int b = 0;
+        for (int k = 0; k < Groups - 1; ++k) b += std::fabs(v) >= thresholds[k];
+        return b;
+    };
+    for (int64_t j = 0; j < n; ++j)
+        if (use[j]) {
+            const int b = bin_of(x[j]);
+            sum[b] += x[j];
+            cnt[b] += 1.0;
+        }
+    double mu[Groups], abs_dev[Groups] = {}, sq_dev[Groups] = {};
+    for (int b = 0; b < Groups; ++b) mu[b] = cnt[b] > 0 ? sum[b] / cnt[b] : 0.0;
+    for (int64_t j = 0; j < n; ++j)
+        if (use[j]) {
+            const int b = bin_of(x[j]);
+            const double d = x[j] - mu[b];
+            abs_dev[b] += std::fabs(d);
+            sq_dev[b] += d * d;
+        }
+    double err = 0.0;
+    for (int b = 0; b < Groups; ++b)
+        if (cnt[b] > 0) err += sq_dev[b] - abs_dev[b] * abs_dev[b] / cnt[b];
+    return err;
+}
+
+Mask salient_column_mask(const Matrix& t, const Mask* allowed, const std::vector<int>& ranked, int count) {
+    const int64_t rows = t.rows, width = t.cols;
+    Mask m(static_cast<size_t>(rows * width), 0);
+    for (int c = 0; c < count; ++c)
+        for (int64_t i = 0; i < rows; ++i) {
+            const int64_t k = i * width + ranked[c];
+            m[k] = allowed_at(allowed, k) ? 1 : 0;
+        }
+    return m;
+}
+
+// Per-row "usable non-salient" flags and the flattened |T| of the non-salient part (zeros elsewhere).
+void nonsalient(const Matrix& t, const Mask* allowed, const Mask& sal, Mask& use, std::vector<float>& abs_values) {
+    use.assign(sal.size(), 0);
+    abs_values.assign(sal.size(), 0.0f);
+    for (size_t k = 0; k < sal.size(); ++k) {
+        use[k] = !sal[k] && allowed_at(allowed, static_cast<int64_t>(k));
+        if (use[k]) abs_values[k] = std::fabs(t.data[k]);
+    }
+}
+
+template <int Groups>
+void partition_nonsalient(const Matrix& t, const Mask& use, const std::vector<float>& best_thr, Partition& part) {
+    const int64_t rows = t.rows, width = t.cols;
+    for (int g = 0; g < Groups; ++g) {
+        Mask m(use.size(), 0);
+        for (int64_t k = 0; k < rows * width; ++k) {
+            if (!use[k]) continue;
+            int b = 0;
+            for (int q = 0; q < Groups - 1; ++q) b += std::fabs(t.data[k]) >= best_thr[q];
+            m[k] = b == g;
+        }
+        part.masks.push_back(std::move(m));
+        part.orders.push_back(1);
+        part.is_salient.push_back(0);
+    }
+    part.nonsalient_groups = Groups;
+}
+
+// Searches thresholds (Groups - 1 of them per candidate) minimising the binned error over all rows.
+template <int Groups>
+std::vector<float> search_thresholds(const Matrix& t, const Mask& use, const std::vector<std::vector<float>>& cands) {
+    const int64_t rows = t.rows, width = t.cols;
+    std::vector<double> err(cands.size() * static_cast<size_t>(rows));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < rows; ++i)
+        for (size_t c = 0; c < cands.size(); ++c)
+            err[c * rows + i] = binned_braq1_error<Groups>(t.row(i), use.data() + i * width, width, cands[c].data());
+    size_t best = 0;
+    double best_err = INFINITY;
+    for (size_t c = 0; c < cands.size(); ++c) {
+        double e = 0.0;
+        for (int64_t i = 0; i < rows; ++i) e += err[c * rows + i];
+        if (e < best_err) best_err = e, best = c;
+    }
+    return cands.empty() ? std::vector<float>(Groups - 1, INFINITY) : cands[best];
+}
+
+Partition salient_part(const Matrix& t, const Mask* allowed, int up_lim) {
+    Partition part;
+    const std::vector<int> ranked = rank_columns(t, allowed);
+    part.salient_columns = search_salient_count(t, allowed, ranked, up_lim);
+    part.masks.push_back(salient_column_mask(t, allowed, ranked, part.salient_columns));
+    part.orders.push_back(2);
+    part.is_salient.push_back(1);
+    return part;
+}
+
+}  // namespace
+
+std::vector<int> rank_columns(const Matrix& t, const Mask* allowed) {
+    const int64_t rows = t.rows, width = t.cols;
+    std::vector<double> score(static_cast<size_t>(width), 0.0);
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < width; ++j)
+            if (allowed_at(allowed, i * width + j)) score[j] += std::fabs(t(i, j));
+    std::vector<int> order(static_cast<size_t>(width));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return score[a] > score[b]; });
+    return order;
+}
+
+int search_salient_count(const Matrix& t, const Mask* allowed, const std::vector<int>& ranked, int up_lim) {
+    const int64_t rows = t.rows, width = t.cols;
+    const int max_count = static_cast<int>(std::min<int64_t>(up_lim - 1, width - 1));
+    if (max_count < 1) return 0;
+    std::vector<double> err(static_cast<size_t>(max_count) * rows);
+#pragma omp parallel
+    {
+        std::vector<uint8_t> sal(static_cast<size_t>(width)), rest(static_cast<size_t>(width));
+        std::vector<float> out(static_cast<size_t>(width));
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < rows; ++i) {
+            const float* x = t.row(i);
+            for (int64_t j = 0; j < width; ++j) {
+                sal[j] = 0;
+                rest[j] = allowed_at(allowed, i * width + j);
+            }
+            for (int c = 1; c <= max_count; ++c) {
+                const int col = ranked[c - 1];
+                sal[col] = rest[col];
+                rest[col] = 0;
+                err[static_cast<size_t>(c - 1) * rows + i] =
+                    braq_row(x, sal.data(), width, 2, out.data()) + braq_row(x, rest.data(), width, 2, out.data());
+            }
+        }
+    }
+    int best = 1;
+    double best_err = INFINITY;
+    for (int c = 1; c <= max_count; ++c) {
+        double e = 0.0;
+        for (int64_t i = 0; i < rows; ++i) e += err[static_cast<size_t>(c - 1) * rows + i];
+        if (e < best_err) best_err = e, best = c;
+    }
+    return best;
+}
+
+std::vector<float> quantiles(std::vector<float> values, const std::vector<double>& levels) {
+    std::vector<float> q(levels.size(), 0.0f);
+    if (values.empty()) return q;
+    std::sort(values.begin(), values.end());
+    const double last = static_cast<double>(values.size() - 1);
+    for (size_t k = 0; k < levels.size(); ++k) {
+        const double pos = levels[k] * last;
+        const size_t lo = static_cast<size_t>(std::floor(pos));
+        const size_t hi = std::min(lo + 1, values.size() - 1);
+        const double frac = pos - static_cast<double>(lo);
+        q[k] = static_cast<float>(values[lo] + frac * (static_cast<double>(values[hi]) - values[lo]));
+    }
+    return q;
+}
+
+Partition billm_partition(const Matrix& t, const Mask* allowed, int up_lim) {
+    Partition part = salient_part(t, allowed, up_lim);
+    Mask use;
+    std::vector<float> abs_values;
+    nonsalient(t, allowed, part.masks[0], use, abs_values);
+    const std::vector<float> levels = quantiles(abs_values, linear_levels(0.10, 0.90, 81));
+    std::vector<std::vector<float>> cands;
+    for (float l : levels) cands.push_back({l});
+    partition_nonsalient<2>(t, use, search_thresholds<2>(t, use, cands), part);
+    return part;
+}
+
+Partition stbllm_partition(const Matrix& t, const Mask* allowed, int up_lim) {
+    Partition part = salient_part(t, allowed, up_lim);
+    Mask use;
+    std::vector<float> abs_values;
+    nonsalient(t, allowed, part.masks[0], use, abs_values);
+    std::vector<double> lv = linear_levels(0.10, 0.90, 160);
+    const std::vector<float> levels = quantiles(abs_values, lv);
+    const float q90 = levels.back();
+    std::vector<std::vector<float>> cands;
+    for (float p : levels)
+        if (2.0f * p <= q90) cands.push_back({p, 2.0f * p});
+    if (cands.empty()) cands.push_back({levels.front(), 2.0f * levels.front()});
+    partition_nonsalient<3>(t, use, search_thresholds<3>(t, use, cands), part);
+    return part;
+}
+
+void cgb_split(const Matrix& t, Partition& part) {
+    const int64_t rows = t.rows, width = t.cols;
+    const Mask sal = part.masks[0];
+    std::vector<float> nonzero;
+    for (size_t k = 0; k < sal.size(); ++k)
+        if (sal[k] && t.data[k] != 0.0f) nonzero.push_back(std::fabs(t.data[k]));
+    if (nonzero.size() < 2) return;
+    const std::vector<float> levels = quantiles(nonzero, linear_levels(0.10, 0.90, 81));
+    std::vector<double> err(levels.size() * static_cast<size_t>(rows));
+#pragma omp parallel
+    {
+        std::vector<uint8_t> lo(static_cast<size_t>(width)), hi(static_cast<size_t>(width));
+        std::vector<float> out(static_cast<size_t>(width));
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < rows; ++i)
+            for (size_t c = 0; c < levels.size(); ++c) {
+                for (int64_t j = 0; j < width; ++j) {
+                    const int64_t k = i * width + j;
+                    lo[j] = sal[k] && std::fabs(t.data[k]) < levels[c];
+                    hi[j] = sal[k] && !lo[j];
+                }
+                err[c * rows + i] =
+                    braq_row(t.row(i), lo.data(), width, 2, out.data()) + braq_row(t.row(i), hi.data(), width, 2, out.data());
+            }
+    }
+    size_t best = 0;
+    double best_err = INFINITY;
+    for (size_t c = 0; c < levels.size(); ++c) {
+        double e = 0.0;
+        for (int64_t i = 0; i < rows; ++i) e += err[c * rows + i];
+        if (e < best_err) best_err = e, best = c;
+    }
+    Mask lo(sal.size(), 0), hi(sal.size(), 0);
+    for (size_t k = 0; k < sal.size(); ++k) {
+        lo[k] = sal[k] && std::fabs(t.data[k]) < levels[best];
+        hi[k] = sal[k] && !lo[k];
+    }
+    part.masks[0] = std::move(hi);
+    part.masks.insert(part.masks.begin() + 1, std::move(lo));
+    part.orders.insert(part.orders.begin() + 1, 2);
+    part.is_salient.insert(part.is_salient.begin() + 1, 1);
+}
+
+}  // namespace pbs2p
