@@ -24,8 +24,13 @@ public:
                 pieces_[id] = std::string(1, static_cast<char>(std::stoi(processor_.IdToPiece(id).substr(3, 2), nullptr, 16)));
                 continue;
             }
-            std::string text = processor_.IdToPiece(id);
-            for (size_t pos; (pos = text.find("\xE2\x96\x81")) != std::string::npos;) text.replace(pos, 3, " ");
+            const std::string stored = processor_.IdToPiece(id);
+            std::string text;
+            for (size_t pos = 0; pos < stored.size();) {
+                const bool marker = stored.compare(pos, 3, "\xE2\x96\x81") == 0;
+                text += marker ? ' ' : stored[pos];
+                pos += marker ? 3 : 1;
+            }
             pieces_[id] = std::move(text);
         }
     }
