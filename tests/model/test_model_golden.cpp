@@ -109,6 +109,13 @@ TEST_P(GoldenModel, ObserverSeesLinearInputsInForwardOrder) {
     EXPECT_EQ(model.all_linears().size(), linears.size() * static_cast<size_t>(model.num_blocks()));
 }
 
+TEST_P(GoldenModel, ParameterCountMatchesCheckpoint) {
+    SafetensorsReader tensors = SafetensorsReader::open(golden_dir(GetParam()));
+    int64_t stored = 0;
+    for (const auto& name : tensors.names()) stored += tensors.tensor(name).numel();
+    EXPECT_EQ(load_hf_config(golden_dir(GetParam())).parameter_count(), stored);
+}
+
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenModel, ::testing::ValuesIn(kCases));
 
 TEST(Model, ObserverInputIsWhatTheLinearMultiplies) {
