@@ -21,9 +21,11 @@ public:
     virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
     // Text of one token as it should be streamed during generation, given the previous token
     // (handles the leading-space marker and partial UTF-8 byte tokens by returning what is complete).
+    // Current implementations are stateless: the leading-space marker becomes a space, a byte token
+    // returns its single byte (concatenating pieces gives complete UTF-8), special tokens return "".
     virtual std::string piece(int32_t id) const = 0;
     virtual int32_t vocab_size() const = 0;
-    virtual int32_t bos_id() const = 0;  // -1 if none
+    virtual int32_t bos_id() const = 0;  // -1 if none, or if the tokenizer's configuration adds no BOS
     virtual int32_t eos_id() const = 0;  // -1 if none
     virtual std::string kind() const = 0;  // e.g. "sentencepiece", "bpe-bytelevel", "spm-bpe", "gguf-llama"
 };
