@@ -46,7 +46,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
         if (auto model = sibling_if_exists(path, "tokenizer.model"); !model.empty())
             return load_sentencepiece_model(model, config);
         if (auto json = sibling_if_exists(path, "tokenizer.json"); !json.empty()) return load_tokenizer_json(json, config);
-        fail("{}: no tokenizer.model or tokenizer.json in this directory", path);
+        const std::string vocab = sibling_if_exists(path, "vocab.json"), merges = sibling_if_exists(path, "merges.txt");
+        if (!vocab.empty() && !merges.empty()) return load_vocab_merges(vocab, merges, config);
+        fail("{}: no tokenizer.model, tokenizer.json or vocab.json + merges.txt in this directory", path);
     }
     PBS2P_CHECK(fs::exists(path), "{}: no such tokenizer file or directory", path);
     const std::string config = sibling_if_exists(fs::path(path).parent_path(), "tokenizer_config.json");

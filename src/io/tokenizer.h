@@ -31,7 +31,8 @@ public:
 };
 
 // `path` is a tokenizer.model, a tokenizer.json, a .gguf file, or a model directory holding
-// tokenizer.model or tokenizer.json (and tokenizer_config.json for add_bos and special tokens).
+// tokenizer.model, tokenizer.json, or vocab.json + merges.txt (GPT-2/OPT), and tokenizer_config.json
+// for add_bos and special tokens.
 // Throws pbs2p::Error naming the file for unknown tokenizer types or malformed files.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 

@@ -92,7 +92,69 @@ void read_pre_tokenizer(const json& root, VocabSpec& spec) {
     }
 }
 
+// Added tokens and BOS/EOS of a byte-level vocabulary from tokenizer_config.json (GPT-2/OPT layout).
+void read_config_tokens(const json& config, VocabSpec& spec, bool add_bos_default) {
+    if (config.contains("added_tokens_decoder") && config.at("added_tokens_decoder").is_object()) {
+        for (const auto& [id, token] : config.at("added_tokens_decoder").items())
+            spec.added.push_back({std::stoi(id), token.at("content").get<std::string>(), token.value("special", false)});
+    }
+    const auto id_of = [&](const std::string& text) -> int32_t {
+        if (text.empty()) return -1;
+        for (const auto& a : spec.added)
+            if (a.content == text) return a.id;
+        for (size_t i = 0; i < spec.tokens.size(); ++i)
+            if (spec.tokens[i] == text) return static_cast<int32_t>(i);
+        return -1;
+    };
+    bool add_bos = add_bos_default;
+    if (config.contains("add_bos_token") && config.at("add_bos_token").is_boolean())
+        add_bos = config.at("add_bos_token").get<bool>();
+    spec.bos_id = add_bos ? id_of(config_token(config, "bos_token")) : -1;
+    spec.eos_id = id_of(config_token(config, "eos_token"));
+    // Special tokens that are whole vocabulary entries (GPT-2's <|endoftext|>, OPT's </s>) are matched too.
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+        const std::string text = config_token(config, key);
+        const int32_t id = id_of(text);
+        bool known = false;
+        for (const auto& a : spec.added) known = known || a.id == id;
+        if (id >= 0 && !known) spec.added.push_back({id, text, true});
+    }
+}
+
 }  // namespace
+
+std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
+                                             const std::string& config_path) {
+    const json vocab = read_json(vocab_path);
+    const json config = config_path.empty() ? json::object() : read_json(config_path);
+    VocabSpec spec;
+    spec.source = vocab_path;
+    spec.kind = "bpe-bytelevel";
+    spec.mapping = TextMapping::byte_level;
+    spec.pre = PreTokenizer::gpt2;
+    try {
+        PBS2P_CHECK(vocab.is_object(), "{}: not a vocab.json (expected an object of token -> id)", vocab_path);
+        for (const auto& [text, id] : vocab.items()) {
+            const int32_t i = id.get<int32_t>();
+            PBS2P_CHECK(i >= 0 && i < (1 << 24), "{}: vocab id {} of '{}' out of range", vocab_path, i, text);
+            if (static_cast<size_t>(i) >= spec.tokens.size()) spec.tokens.resize(i + 1);
+            spec.tokens[i] = text;
+        }
+        read_config_tokens(config, spec, false);
+    } catch (const json::exception& e) {
+        fail("{}: malformed vocabulary: {}", vocab_path, e.what());
+    }
+    std::ifstream in(merges_path, std::ios::binary);
+    PBS2P_CHECK(in, "{}: cannot open", merges_path);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty() || line.rfind("#version", 0) == 0) continue;
+        const size_t space = line.find(' ', 1);
+        PBS2P_CHECK(space != std::string::npos, "{}: malformed merge '{}'", merges_path, line);
+        spec.merges.emplace_back(line.substr(0, space), line.substr(space + 1));
+    }
+    return make_vocab_tokenizer(std::move(spec));
+}
 
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const std::string& config_path) {
     const json root = read_json(path);

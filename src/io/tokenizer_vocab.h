@@ -64,6 +64,9 @@ std::unique_ptr<Tokenizer> make_vocab_tokenizer(VocabSpec spec);
 // tokenizer_config.json or empty.
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const std::string& config_path);
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path);
+// GPT-2/OPT "slow tokenizer" files: vocab.json (token -> id) and merges.txt (one "a b" per line).
+std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
+                                             const std::string& config_path);
 std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& path, const std::string& config_path);
 
 // GPT-2's reversible map of bytes to printable code points (used by byte-level vocabularies).

