@@ -1,0 +1,405 @@
+#include "compress/driver.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/blas.h"
+#include "core/error.h"
+#include "compress/cfs.h"
+#include "core/log.h"
+#include "io/safetensors.h"
+
+namespace pbs2p {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int checkpoint_version = 1;
+
+// Hidden states of the calibration windows entering block 0.
+Matrix embed_calibration(const Model& model, const CalibrationSet& calibration) {
+    return model.embed(calibration.tokens, calibration.windows, calibration.seq);
+}
+
+// ---- checkpoints: state.json + one safetensors file per completed block -----------------------------
+
+fs::path block_checkpoint_path(const std::string& dir, int block) {
+    return fs::path(dir) / fmt::format("block-{:04d}.safetensors", block);
+}
+
+nlohmann::json stats_to_json(const LayerStats& s) {
+    return {{"method", s.method},
+            {"n_keep", s.n_keep},
+            {"m_group", s.m_group},
+            {"rel_error", s.rel_error},
+            {"rel_error_uncompensated", s.rel_error_uncompensated},
+            {"nominal_bits", s.nominal_bits},
+            {"storage_bits", s.storage_bits},
+            {"seconds", s.seconds},
+            {"pruned", s.pruned},
+            {"sign_flips", s.sign_flips}};
+}
+
+LayerStats stats_from_json(const nlohmann::json& j) {
+    LayerStats s;
+    s.method = j.at("method").get<std::string>();
+    s.n_keep = j.at("n_keep").get<int>();
+    s.m_group = j.at("m_group").get<int>();
+    s.rel_error = j.at("rel_error").get<double>();
+    s.rel_error_uncompensated = j.at("rel_error_uncompensated").get<double>();
+    s.nominal_bits = j.at("nominal_bits").get<double>();
+    s.storage_bits = j.at("storage_bits").get<double>();
+    s.seconds = j.at("seconds").get<double>();
+    s.pruned = j.at("pruned").get<int64_t>();
+    s.sign_flips = j.at("sign_flips").get<int64_t>();
+    return s;
+}
+
+nlohmann::json record_to_json(const LayerRecord& r) {
+    return {{"name", r.name}, {"block", r.block}, {"rows", r.rows}, {"cols", r.cols}, {"stats", stats_to_json(r.stats)}};
+}
+
+LayerRecord record_from_json(const nlohmann::json& j) {
+    LayerRecord r;
+    r.name = j.at("name").get<std::string>();
+    r.block = j.at("block").get<int>();
+    r.rows = j.at("rows").get<int64_t>();
+    r.cols = j.at("cols").get<int64_t>();
+    r.stats = stats_from_json(j.at("stats"));
+    return r;
+}
+
+void append_layout_tensors(const std::string& name, const BinaryLayout& layout, std::vector<TensorToWrite>& out) {
+    auto bytes_tensor = [&](const std::string& suffix, const std::vector<uint8_t>& v) {
+        TensorToWrite t{name + suffix, DType::u8, {layout.rows, layout.cols}, v};
+        out.push_back(std::move(t));
+    };
+    bytes_tensor(".keep", layout.keep);
+    bytes_tensor(".sign", layout.sign);
+    const int64_t groups = layout.scale_groups_per_row();
+    out.push_back(tensor_from_floats(name + ".alpha", layout.alpha.data(), {layout.rows, groups}, DType::f32));
+    out.push_back(tensor_from_floats(name + ".mu", layout.mu.data(), {layout.rows, groups}, DType::f32));
+}
+
+BinaryLayout read_layout_tensors(const SafetensorsReader& reader, const std::string& name, const nlohmann::json& meta) {
+    BinaryLayout layout;
+    layout.rows = meta.at("rows").get<int64_t>();
+    layout.cols = meta.at("cols").get<int64_t>();
+    layout.n_keep = meta.at("n_keep").get<int>();
+    layout.m_group = meta.at("m_group").get<int>();
+    layout.scale_group = meta.at("scale_group").get<int64_t>();
+    auto read_bytes = [&](const std::string& suffix) {
+        const TensorInfo& t = reader.tensor(name + suffix);
+        PBS2P_CHECK(t.dtype == DType::u8 && t.nbytes == layout.rows * layout.cols,
+                    "{}: checkpoint tensor '{}' has the wrong type or size", t.file, name + suffix);
+        return std::vector<uint8_t>(t.data, t.data + t.nbytes);
+    };
+    layout.keep = read_bytes(".keep");
+    layout.sign = read_bytes(".sign");
+    const int64_t groups = layout.scale_groups_per_row();
+    Matrix alpha = reader.load_matrix(name + ".alpha", layout.rows, groups);
+    Matrix mu = reader.load_matrix(name + ".mu", layout.rows, groups);
+    layout.alpha.assign(alpha.data.begin(), alpha.data.end());
+    layout.mu.assign(mu.data.begin(), mu.data.end());
+    return layout;
+}
+
+nlohmann::json layout_meta(const BinaryLayout& layout) {
+    return {{"rows", layout.rows},
+            {"cols", layout.cols},
+            {"n_keep", layout.n_keep},
+            {"m_group", layout.m_group},
+            {"scale_group", layout.scale_group}};
+}
+
+struct Checkpoint {
+    int completed_blocks = 0;
+    nlohmann::json state;
+};
+
+void write_text_atomically(const fs::path& path, const std::string& text) {
+    fs::path tmp = path;
+    tmp += ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        PBS2P_CHECK(out.good(), "{}: cannot write", tmp.string());
+        out << text;
+        out.flush();
+        PBS2P_CHECK(out.good(), "{}: write failed", tmp.string());
+    }
+    fs::rename(tmp, path);
+}
+
+void save_block_checkpoint(const DriverOptions& options, int block, Model& model,
+                           const std::map<std::string, BinaryLayout>& block_layouts, const CompressionReport& report) {
+    std::vector<TensorToWrite> tensors;
+    nlohmann::json layout_index = nlohmann::json::object();
+    for (const Linear* linear : model.block_linears(block)) {
+        tensors.push_back(tensor_from_floats(linear->name + ".weight", linear->weight.ptr(),
+                                             {linear->weight.rows, linear->weight.cols}, DType::f32));
+        auto it = block_layouts.find(linear->name);
+        if (it != block_layouts.end()) {
+            append_layout_tensors(linear->name, it->second, tensors);
+            layout_index[linear->name] = layout_meta(it->second);
+        }
+    }
+    write_safetensors(block_checkpoint_path(options.checkpoint_dir, block).string(), tensors,
+                      {{"layouts", layout_index.dump()}});
+    nlohmann::json state = report.to_json();
+    state["checkpoint_version"] = checkpoint_version;
+    state["fingerprint"] = options.fingerprint;
+    state["completed_blocks"] = block + 1;
+    write_text_atomically(fs::path(options.checkpoint_dir) / "state.json", state.dump(1));
+}
+
+Checkpoint load_checkpoint(const DriverOptions& options) {
+    Checkpoint checkpoint;
+    if (options.checkpoint_dir.empty()) return checkpoint;
+    fs::path state_path = fs::path(options.checkpoint_dir) / "state.json";
+    if (!fs::exists(state_path)) return checkpoint;
+    std::ifstream in(state_path);
+    nlohmann::json state = nlohmann::json::parse(in, nullptr, false);
+    if (state.is_discarded() || state.value("checkpoint_version", 0) != checkpoint_version ||
+        state.value("fingerprint", std::string()) != options.fingerprint) {
+        log_info("checkpoint in {} does not match this run; starting afresh", options.checkpoint_dir);
+        return checkpoint;
+    }
+    checkpoint.completed_blocks = state.at("completed_blocks").get<int>();
+    checkpoint.state = std::move(state);
+    return checkpoint;
+}
+
+void restore_block(const DriverOptions& options, int block, Model& model, std::map<std::string, BinaryLayout>* layouts) {
+    const std::string path = block_checkpoint_path(options.checkpoint_dir, block).string();
+    SafetensorsReader reader = SafetensorsReader::open(path);
+    nlohmann::json layout_index = nlohmann::json::parse(reader.metadata().at("layouts"));
+    for (Linear* linear : model.block_linears(block)) {
+        linear->weight = reader.load_matrix(linear->name + ".weight", linear->out_features, linear->in_features);
+        if (layouts && layout_index.contains(linear->name))
+            (*layouts)[linear->name] = read_layout_tensors(reader, linear->name, layout_index.at(linear->name));
+    }
+}
+
+// ---- Hessian accumulation ----------------------------------------------------------------------------
+
+struct InputGroup {
+    std::vector<Linear*> linears;
+    MatrixD hessian;
+};
+
+// Runs block l on `hidden` (in place) and returns H = 2 X X^T / T for every distinct linear input.
+std::vector<InputGroup> accumulate_hessians(Model& model, int block, Matrix& hidden, const CalibrationSet& calibration) {
+    std::vector<InputGroup> groups;
+    std::map<std::string, size_t> index_of;
+    const double scale = 2.0 / static_cast<double>(calibration.windows * calibration.seq);
+    std::vector<Linear*> mutable_linears = model.block_linears(block);
+    auto find_mutable = [&](const Linear* linear) {
+        for (Linear* candidate : mutable_linears)
+            if (candidate == linear) return candidate;
+        fail("internal: observer reported a linear that is not in block {}", block);
+    };
+    model.run_block(block, hidden, calibration.windows, calibration.seq,
+                    [&](const std::vector<const Linear*>& linears, const float* input, int64_t rows, int64_t cols) {
+                        const std::string& key = linears.front()->name;
+                        auto [it, inserted] = index_of.emplace(key, groups.size());
+                        if (inserted) {
+                            InputGroup group;
+                            for (const Linear* linear : linears) group.linears.push_back(find_mutable(linear));
+                            group.hessian = MatrixD(cols, cols);
+                            groups.push_back(std::move(group));
+                        }
+                        syrk_accumulate(input, rows, cols, scale, groups[it->second].hessian);
+                    });
+    for (InputGroup& group : groups) symmetrize_from_upper(group.hessian);
+    return groups;
+}
+
+double row_cosine_mean(const Matrix& a, const Matrix& b) {
+    double total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (int64_t i = 0; i < a.rows; ++i) {
+        const float* x = a.row(i);
+        const float* y = b.row(i);
+        double dot = 0, nx = 0, ny = 0;
+        for (int64_t j = 0; j < a.cols; ++j) {
+            dot += static_cast<double>(x[j]) * y[j];
+            nx += static_cast<double>(x[j]) * x[j];
+            ny += static_cast<double>(y[j]) * y[j];
+        }
+        total += (nx > 0 && ny > 0) ? dot / std::sqrt(nx * ny) : 0.0;
+    }
+    return a.rows > 0 ? total / static_cast<double>(a.rows) : 0.0;
+}
+
+}  // namespace
+
+// ---- report ----------------------------------------------------------------------------------------------
+
+int64_t CompressionReport::compressed_parameters() const {
+    int64_t total = 0;
+    for (const LayerRecord& r : layers) total += r.rows * r.cols;
+    return total;
+}
+
+double CompressionReport::nominal_bits() const {
+    double bits = 0;
+    for (const LayerRecord& r : layers) bits += r.stats.nominal_bits * static_cast<double>(r.rows * r.cols);
+    const int64_t n = compressed_parameters();
+    return n > 0 ? bits / static_cast<double>(n) : 0.0;
+}
+
+double CompressionReport::storage_bits() const {
+    double bits = 0;
+    for (const LayerRecord& r : layers) bits += r.stats.storage_bits * static_cast<double>(r.rows * r.cols);
+    const int64_t n = compressed_parameters();
+    return n > 0 ? bits / static_cast<double>(n) : 0.0;
+}
+
+nlohmann::json CompressionReport::to_json() const {
+    nlohmann::json layer_list = nlohmann::json::array();
+    for (const LayerRecord& r : layers) layer_list.push_back(record_to_json(r));
+    return {{"method", method},
+            {"block_cosine", block_cosine},
+            {"block_importance", block_importance},
+            {"block_keep", block_keep},
+            {"calibration_tokens", calibration_tokens},
+            {"compress_seconds", compress_seconds},
+            {"resumed_blocks", resumed_blocks},
+            {"compressed_parameters", compressed_parameters()},
+            {"nominal_bits", nominal_bits()},
+            {"storage_bits", storage_bits()},
+            {"layers", layer_list}};
+}
+
+nlohmann::json compress_options_to_json(const DriverOptions& o) {
+    const CompressOptions& c = o.layer;
+    return {{"method", c.method},
+            {"bits", c.bits},
+            {"group_size", c.group_size},
+            {"symmetric", c.symmetric},
+            {"n_keep", c.n_keep},
+            {"m_group", c.m_group},
+            {"block_size", c.block_size},
+            {"percdamp", c.percdamp},
+            {"compensation", c.compensation},
+            {"exact_block_error", c.exact_block_error},
+            {"salient_metric", c.salient_metric},
+            {"salient_up_lim", c.salient_up_lim},
+            {"arb_variant", c.arb_variant},
+            {"cgb", c.cgb},
+            {"arb_iters", c.arb_iters},
+            {"stbllm_metric", c.stbllm_metric},
+            {"fine_metric", c.fine_metric},
+            {"backbone", c.backbone},
+            {"scale_group", c.scale_group},
+            {"spbo", c.spbo},
+            {"spbo_steps", c.spbo_steps},
+            {"spbo_schedule", c.spbo_schedule},
+            {"spbo_inner_iters", c.spbo_inner_iters},
+            {"spbo_obs_update", c.spbo_obs_update},
+            {"spbo_keep_best", c.spbo_keep_best},
+            {"measure_uncompensated", c.measure_uncompensated},
+            {"propagate_fp", o.propagate_fp},
+            {"coarse_stage", o.coarse_stage},
+            {"importance", o.importance},
+            {"n_low", o.n_low},
+            {"n_high", o.n_high}};
+}
+
+// ---- driver ----------------------------------------------------------------------------------------------
+
+std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration) {
+    Matrix hidden = embed_calibration(model, calibration);
+    std::vector<double> cosine;
+    for (int l = 0; l < model.num_blocks(); ++l) {
+        Matrix input = hidden;
+        model.run_block(l, hidden, calibration.windows, calibration.seq);
+        cosine.push_back(row_cosine_mean(input, hidden));
+    }
+    return cosine;
+}
+
+CompressionReport compress_model(Model& model, const CalibrationSet& calibration, const DriverOptions& options,
+                                 std::map<std::string, BinaryLayout>* layouts, const DriverProgress& progress) {
+    const auto start = std::chrono::steady_clock::now();
+    const int blocks = model.num_blocks();
+    CompressionReport report;
+    report.method = options.layer.method;
+    report.calibration_tokens = calibration.windows * calibration.seq;
+
+    Checkpoint checkpoint = load_checkpoint(options);
+    if (checkpoint.completed_blocks > 0) {
+        const nlohmann::json& state = checkpoint.state;
+        report.block_cosine = state.at("block_cosine").get<std::vector<double>>();
+        report.block_importance = state.at("block_importance").get<std::vector<double>>();
+        report.block_keep = state.at("block_keep").get<std::vector<int>>();
+        for (const auto& j : state.at("layers")) report.layers.push_back(record_from_json(j));
+        report.resumed_blocks = checkpoint.completed_blocks;
+        log_info("resuming: {} of {} blocks already compressed in {}", checkpoint.completed_blocks, blocks,
+                 options.checkpoint_dir);
+    } else {
+        report.block_keep.assign(static_cast<size_t>(blocks), options.layer.n_keep);
+        // CFS coarse stage: N per block from the FP model's layer importance.
+        if (options.layer.method == "pbs2p" && options.coarse_stage) {
+            const int n = options.layer.n_keep, m = options.layer.m_group;
+            const int n_low = options.n_low >= 0 ? options.n_low : std::max(1, n - 1);
+            const int n_high = options.n_high >= 0 ? options.n_high : std::min(m - 1, n + 1);
+            report.block_cosine = block_cosine_similarity(model, calibration);
+            report.block_importance = block_importance(report.block_cosine, options.importance);
+            report.block_keep = allocate_block_keep_counts(report.block_importance, n, m, n_low, n_high);
+        }
+    }
+
+    int total_layers = 0;
+    for (int l = 0; l < blocks; ++l) total_layers += static_cast<int>(model.block_linears(l).size());
+    int layers_done = 0;
+
+    Matrix hidden = embed_calibration(model, calibration);
+    for (int l = 0; l < blocks; ++l) {
+        if (l < checkpoint.completed_blocks) {
+            restore_block(options, l, model, layouts);
+            // Recompute the next block's inputs exactly as the original run produced them.
+            if (options.propagate_fp) fail("resuming a --propagate-fp run is not supported; remove the checkpoint");
+            model.run_block(l, hidden, calibration.windows, calibration.seq);
+            layers_done += static_cast<int>(model.block_linears(l).size());
+            continue;
+        }
+        Matrix fp_output = hidden;
+        std::vector<InputGroup> groups = accumulate_hessians(model, l, fp_output, calibration);
+        std::map<std::string, BinaryLayout> block_layouts;
+        for (InputGroup& group : groups) {
+            HessianFactor factor = factor_hessian(group.hessian, options.layer.percdamp);
+            for (Linear* linear : group.linears) {
+                CompressOptions layer_options = options.layer;
+                layer_options.n_keep = report.block_keep[static_cast<size_t>(l)];
+                CompressedLayer result = compress_layer(linear->weight, group.hessian, factor, layer_options);
+                linear->weight = std::move(result.weight);
+                if (result.layout) block_layouts[linear->name] = std::move(*result.layout);
+                LayerRecord record{linear->name, l, linear->out_features, linear->in_features, result.stats};
+                report.layers.push_back(record);
+                ++layers_done;
+                if (progress) progress(layers_done, total_layers, record);
+            }
+        }
+        if (options.propagate_fp) {
+            hidden = std::move(fp_output);
+        } else {
+            model.run_block(l, hidden, calibration.windows, calibration.seq);
+        }
+        report.compress_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (!options.checkpoint_dir.empty()) save_block_checkpoint(options, l, model, block_layouts, report);
+        if (layouts)
+            for (auto& [name, layout] : block_layouts) (*layouts)[name] = std::move(layout);
+        if (options.stop_after_blocks >= 0 && l + 1 >= options.stop_after_blocks && l + 1 < blocks)
+            throw CompressionInterrupted(fmt::format("stopped after block {} of {} as asked", l + 1, blocks));
+    }
+    report.compress_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report;
+}
+
+}  // namespace pbs2p

@@ -1,0 +1,82 @@
+// The sequential model-level calibration driver (GPTQ/BiLLM/ARB-LLM lineage):
+//   calibration windows -> embeddings -> for each block: accumulate H = 2XX^T/T for every distinct linear
+//   input (one pass over the still-uncompressed block), compress the block's linear layers, re-run the
+//   block with compressed weights to produce the next block's inputs.
+// For pbs2p the CFS coarse stage runs first on the FP model and assigns each block its own N.
+// Completed blocks are checkpointed so an interrupted run resumes with byte-identical results.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "compress/binary_layout.h"
+#include "compress/calibration.h"
+#include "compress/layer_compressor.h"
+#include "core/error.h"
+#include "model/model.h"
+
+namespace pbs2p {
+
+struct DriverOptions {
+    CompressOptions layer;              // the per-layer method and its options
+    bool propagate_fp = false;          // feed FP block outputs (not compressed ones) to the next block
+    bool coarse_stage = true;           // CFS coarse allocation of N per block (pbs2p only)
+    std::string importance = "recip";   // coarse-stage importance from cosine: recip (1/cos) | one_minus (1-cos)
+    int n_low = -1;                     // coarse-stage bounds on N per block; -1 = N-1 / N+1
+    int n_high = -1;
+    std::string checkpoint_dir;         // where completed blocks are kept for resuming ("" = none)
+    std::string fingerprint;            // identifies model + calibration + options; a checkpoint must match it
+    int stop_after_blocks = -1;         // simulate an interruption after this many blocks (-1 = run to the end)
+};
+
+// Thrown when a run stops early on purpose (stop_after_blocks); the checkpoint is complete up to there.
+struct CompressionInterrupted : Error {
+    using Error::Error;
+};
+
+struct LayerRecord {
+    std::string name;
+    int block = 0;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    LayerStats stats;
+};
+
+struct CompressionReport {
+    std::string method;
+    std::vector<double> block_cosine;      // coarse stage: mean cos(block input, block output) on the FP model
+    std::vector<double> block_importance;  // normalised to mean 1
+    std::vector<int> block_keep;           // N per block
+    std::vector<LayerRecord> layers;
+    int64_t calibration_tokens = 0;
+    double compress_seconds = 0;           // this run only (a resumed run counts its own part)
+    int resumed_blocks = 0;
+
+    // Parameter-weighted averages over the compressed layers.
+    double nominal_bits() const;
+    double storage_bits() const;
+    int64_t compressed_parameters() const;
+    nlohmann::json to_json() const;
+};
+
+// Called after each layer: (layers done, layers total, record of the layer just done).
+using DriverProgress = std::function<void(int, int, const LayerRecord&)>;
+
+// Compresses every decoder linear layer of `model` in place. Binary methods also fill `layouts`
+// (keyed by layer name) when it is given.
+CompressionReport compress_model(Model& model, const CalibrationSet& calibration, const DriverOptions& options,
+                                 std::map<std::string, BinaryLayout>* layouts = nullptr,
+                                 const DriverProgress& progress = {});
+
+// Every option that determines the result, for reports and checkpoint fingerprints.
+nlohmann::json compress_options_to_json(const DriverOptions& options);
+
+// Mean cosine similarity between each block's input and output hidden states, on the model as it is.
+std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration);
+
+}  // namespace pbs2p

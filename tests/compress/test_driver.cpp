@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "compress/driver.h"
+#include "core/rng.h"
+
+namespace pbs2p {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string golden_model(const char* name) { return std::string(PBS2P_SOURCE_DIR) + "/tests/model/golden/" + name; }
+
+CalibrationSet random_calibration(const Model& model, int64_t windows, int64_t seq, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<int32_t> stream(static_cast<size_t>(windows * seq * 2));
+    for (auto& t : stream) t = static_cast<int32_t>(rng.below(static_cast<uint64_t>(model.config().vocab_size)));
+    return sample_calibration(stream, windows, seq, seed, "random stream");
+}
+
+DriverOptions pbs2p_options() {
+    DriverOptions options;
+    options.layer.method = "pbs2p";
+    options.layer.n_keep = 4;
+    options.layer.m_group = 8;
+    options.layer.block_size = 32;  // the golden test models are 32 wide
+    return options;
+}
+
+std::vector<float> all_weights(Model& model) {
+    std::vector<float> out;
+    for (Linear* linear : model.all_linears()) out.insert(out.end(), linear->weight.data.begin(), linear->weight.data.end());
+    return out;
+}
+
+TEST(Calibration, RejectsTooShortText) {
+    std::vector<int32_t> stream(100, 1);
+    EXPECT_THROW(sample_calibration(stream, 4, 32, 0, "short.txt"), Error);
+    try {
+        sample_calibration(stream, 4, 32, 0, "short.txt");
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("short.txt"), std::string::npos);
+    }
+    CalibrationSet ok = sample_calibration(stream, 3, 32, 0, "short.txt");
+    EXPECT_EQ(ok.tokens.size(), 96u);
+}
+
+TEST(Calibration, IsDeterministicForASeed) {
+    std::vector<int32_t> stream(1000);
+    for (size_t i = 0; i < stream.size(); ++i) stream[i] = static_cast<int32_t>(i);
+    EXPECT_EQ(sample_calibration(stream, 5, 16, 7, "s").tokens, sample_calibration(stream, 5, 16, 7, "s").tokens);
+    EXPECT_NE(sample_calibration(stream, 5, 16, 7, "s").tokens, sample_calibration(stream, 5, 16, 8, "s").tokens);
+}
+
+TEST(Driver, Pbs2pCompressesEveryLayerToExactNm) {
+    for (const char* name : {"llama_gqa", "opt_bias"}) {
+        Model model = Model::load(golden_model(name));
+        CalibrationSet calibration = random_calibration(model, 4, 32, 1);
+        std::map<std::string, BinaryLayout> layouts;
+        CompressionReport report = compress_model(model, calibration, pbs2p_options(), &layouts);
+        ASSERT_EQ(report.layers.size(), model.all_linears().size()) << name;
+        // Coarse stage: N per block within bounds, averaging exactly the target.
+        ASSERT_EQ(report.block_keep.size(), static_cast<size_t>(model.num_blocks()));
+        int sum = 0;
+        for (int n : report.block_keep) {
+            EXPECT_GE(n, 3);
+            EXPECT_LE(n, 5);
+            sum += n;
+        }
+        EXPECT_EQ(sum, 4 * model.num_blocks());
+        for (Linear* linear : model.all_linears()) {
+            ASSERT_TRUE(layouts.count(linear->name)) << linear->name;
+            const BinaryLayout& layout = layouts.at(linear->name);
+            Matrix expanded = dequantize(layout);
+            ASSERT_EQ(expanded.data, linear->weight.data) << linear->name;
+            for (int64_t i = 0; i < linear->weight.rows; ++i)
+                for (int64_t g = 0; g < linear->weight.cols; g += layout.m_group) {
+                    int kept = 0;
+                    for (int j = 0; j < layout.m_group; ++j) kept += linear->weight(i, g + j) != 0.0f;
+                    EXPECT_LE(kept, layout.n_keep);
+                }
+        }
+        EXPECT_GT(report.storage_bits(), report.nominal_bits());
+    }
+}
+
+TEST(Driver, ResumedRunIsIdenticalToUninterruptedRun) {
+    const std::string dir = golden_model("llama_gqa");
+    Model reference = Model::load(dir);
+    CalibrationSet calibration = random_calibration(reference, 4, 32, 2);
+    DriverOptions options = pbs2p_options();
+    compress_model(reference, calibration, options);
+
+    fs::path checkpoint = fs::temp_directory_path() / "pbs2p-test-driver-resume";
+    fs::remove_all(checkpoint);
+    fs::create_directories(checkpoint);
+    options.checkpoint_dir = checkpoint.string();
+    options.fingerprint = "test";
+    options.stop_after_blocks = 1;
+    Model interrupted = Model::load(dir);
+    EXPECT_THROW(compress_model(interrupted, calibration, options), CompressionInterrupted);
+
+    options.stop_after_blocks = -1;
+    Model resumed = Model::load(dir);
+    CompressionReport report = compress_model(resumed, calibration, options);
+    EXPECT_EQ(report.resumed_blocks, 1);
+    EXPECT_EQ(all_weights(resumed), all_weights(reference));
+
+    // A checkpoint from a different job is ignored.
+    options.fingerprint = "other";
+    Model fresh = Model::load(dir);
+    EXPECT_EQ(compress_model(fresh, calibration, options).resumed_blocks, 0);
+    EXPECT_EQ(all_weights(fresh), all_weights(reference));
+    fs::remove_all(checkpoint);
+}
+
+TEST(Driver, BaselinesRunThroughTheSameDriver) {
+    Model fp = Model::load(golden_model("opt_bias"));
+    CalibrationSet calibration = random_calibration(fp, 4, 32, 3);
+    for (const std::string& method : method_names()) {
+        Model model = Model::load(golden_model("opt_bias"));
+        DriverOptions options = pbs2p_options();
+        options.layer.method = method;
+        CompressionReport report = compress_model(model, calibration, options);
+        EXPECT_EQ(report.layers.size(), model.all_linears().size()) << method;
+        for (Linear* linear : model.all_linears())
+            for (float v : linear->weight.data) ASSERT_TRUE(std::isfinite(v)) << method << " " << linear->name;
+    }
+}
+
+}  // namespace
+}  // namespace pbs2p
