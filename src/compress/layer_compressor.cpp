@@ -39,7 +39,7 @@ void validate_options(const CompressOptions& o, int64_t cols) {
     if (name == "pbs2p") {
         PBS2P_CHECK(o.backbone == "arb" || o.backbone == "arb-x" || o.backbone == "arb-rc" || o.backbone == "salient",
                     "compress: backbone must be arb | arb-x | arb-rc | salient, got '{}'", o.backbone);
-        const int64_t sg = o.scale_group > 0 ? o.scale_group : o.block_size;
+        const int64_t sg = effective_scale_group(o, cols);
         PBS2P_CHECK(sg % o.m_group == 0 && o.block_size % sg == 0 && cols % sg == 0,
                     "compress: scale_group {} must be a multiple of M = {} and divide block_size {} and the width {}",
                     sg, o.m_group, o.block_size, cols);

@@ -31,7 +31,10 @@ struct CompressOptions {
     int block_size = 128;          // beta: columns per compensation block
     double percdamp = 0.01;        // damping used by callers of factor_hessian (kept here for the report)
     bool compensation = true;      // propagate each block's error into later columns (OBS/GPTQ update)
-    bool exact_block_error = false;  // BiLLM-family whole-block form: E = dW * U_BB^-1 (true) or dW / diag(U) (false, as released)
+    // Whole-block form's error: 1 = exact (solve E U_BB = dW, the OBS-consistent error of a block fixed at
+    // once); 0 = dW / diag(U) as the released BiLLM/ARB-LLM/STBLLM code does; -1 = the method's default:
+    // exact for pbs2p, diagonal for the BiLLM family (baselines as released).
+    int exact_block_error = -1;
 
     // BiLLM / ARB-LLM / STBLLM structure search
     std::string salient_metric = "hessian";  // hessian (W^2/U_jj^2) | magnitude (W)
@@ -44,7 +47,7 @@ struct CompressOptions {
     // pbs2p
     std::string fine_metric = "obs";      // N:M keep score: obs (W^2/U_jj^2) | magnitude | wanda
     std::string backbone = "arb";         // arb | arb-x | arb-rc | salient
-    int scale_group = 0;                  // columns per (alpha, mu) pair; 0 = block_size
+    int scale_group = 0;                  // columns per (alpha, mu) pair; 0 = gcd(block_size, width)
     bool spbo = true;                     // stepwise pruning with re-fits (false = one-shot prune then fit)
     int spbo_steps = 0;                   // tau; 0 = M - N
     std::string spbo_schedule = "per_group";  // per_group (k-th lowest pruned score of each group at step k) | global (score-ordered chunks of the row)

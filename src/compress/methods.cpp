@@ -3,6 +3,7 @@
 #include "compress/methods.h"
 
 #include <cmath>
+#include <numeric>
 
 #include "compress/binarizer.h"
 #include "compress/compensation.h"
@@ -27,7 +28,18 @@ double nm_pattern_sign_bits(int n_keep, int m_group) {
     return std::ceil(log2c + n_keep - 1e-9) / m_group;
 }
 
+int64_t effective_scale_group(const CompressOptions& o, int64_t cols) {
+    return o.scale_group > 0 ? o.scale_group : std::gcd(static_cast<int64_t>(o.block_size), cols);
+}
+
 namespace {
+
+// -1 resolves to the method's default: exact for pbs2p, the released diagonal form for baselines.
+bool exact_error(const CompressOptions& o, bool method_default) {
+    PBS2P_CHECK(o.exact_block_error >= -1 && o.exact_block_error <= 1,
+                "compress: exact_block_error must be -1 (method default), 0 or 1, got {}", o.exact_block_error);
+    return o.exact_block_error < 0 ? method_default : o.exact_block_error == 1;
+}
 
 double total_weights(const MethodContext& c) { return static_cast<double>(c.weight.rows) * c.weight.cols; }
 
@@ -184,7 +196,7 @@ void finish_partition_stats(MethodContext& c, const PartitionBits& acc, double n
 void run_billm(MethodContext& c) {
     const auto& o = c.options;
     PartitionBits acc;
-    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, o.exact_block_error,
+    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, exact_error(o, false),
                      [&](int64_t start, int64_t, const Matrix& block, Matrix& q) {
                          const Matrix t = search_target(block, start, c.factor, o.salient_metric, nullptr);
                          const Partition part = billm_partition(t, nullptr, o.salient_up_lim);
@@ -198,7 +210,7 @@ void run_arb_llm(MethodContext& c) {
     const auto& o = c.options;
     const BinKind kind = parse_bin_kind(o.arb_variant);
     PartitionBits acc;
-    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, o.exact_block_error,
+    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, exact_error(o, false),
                      [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
                          const Matrix t = search_target(block, start, c.factor, o.salient_metric, nullptr);
                          Partition part = billm_partition(t, nullptr, o.salient_up_lim);
@@ -226,7 +238,7 @@ void run_stbllm(MethodContext& c) {
     Mask keep(static_cast<size_t>(w.size()));
     nm_keep_mask(score.ptr(), w.rows, w.cols, w.cols, o.n_keep, o.m_group, keep.data());
     PartitionBits acc;
-    whole_block_loop(w, c.factor, o.block_size, o.compensation, o.exact_block_error,
+    whole_block_loop(w, c.factor, o.block_size, o.compensation, exact_error(o, false),
                      [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
                          // Pruned entries (refilled by earlier compensation) are targets of 0: never binarized.
                          Mask k(static_cast<size_t>(block.size()));
@@ -263,7 +275,7 @@ void run_pbs2p(MethodContext& c) {
     Matrix& w = c.weight;
     const ScoreKind fine = parse_score_kind(o.fine_metric, "fine_metric");
     const std::vector<double> hd = hessian_diag(c.hessian);
-    const int64_t sg = o.scale_group > 0 ? o.scale_group : o.block_size;
+    const int64_t sg = effective_scale_group(o, w.cols);
     const bool row_backbone = o.backbone == "arb" || o.backbone == "arb-x";
     SpboOptions sp;
     sp.steps = o.spbo ? o.spbo_steps : -1;
@@ -286,7 +298,7 @@ void run_pbs2p(MethodContext& c) {
     }
     PartitionBits acc;
     int64_t zero_signs = 0;
-    whole_block_loop(w, c.factor, o.block_size, o.compensation, o.exact_block_error,
+    whole_block_loop(w, c.factor, o.block_size, o.compensation, exact_error(o, true),
                      [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
         const int64_t rows = block.rows, width = end - start;
         // Fine stage: score on the error-updated block, keep the N largest of every M.

@@ -14,7 +14,8 @@ struct SyntheticLayer {
     MatrixD h;
 };
 
-inline SyntheticLayer make_layer(int64_t rows, int64_t cols, uint64_t seed, int64_t dead_col = -1, int64_t tokens = 0) {
+inline SyntheticLayer make_layer(int64_t rows, int64_t cols, uint64_t seed, int64_t dead_col = -1, int64_t tokens = 0,
+                                 double outlier_scale = 8.0) {
     Rng rng(seed);
     if (tokens <= 0) tokens = 2 * cols + 64;
     // X = Z * (I + 0.3 G) with heavy columns.
@@ -22,7 +23,7 @@ inline SyntheticLayer make_layer(int64_t rows, int64_t cols, uint64_t seed, int6
     for (int64_t i = 0; i < cols; ++i)
         for (int64_t j = 0; j < cols; ++j) mix(i, j) = (i == j ? 1.0 : 0.0) + 0.3 * rng.normal() / std::sqrt(double(cols) / 16);
     std::vector<double> col_scale(static_cast<size_t>(cols), 1.0);
-    for (int64_t j = 0; j < cols; j += 17) col_scale[j] = 8.0;
+    for (int64_t j = 0; j < cols; j += 17) col_scale[j] = outlier_scale;
     MatrixD x(tokens, cols);
     std::vector<double> z(static_cast<size_t>(cols));
     for (int64_t t = 0; t < tokens; ++t) {
