@@ -18,9 +18,12 @@ namespace {
 constexpr int64_t kChunkRows = 4096;
 // Query rows per attention block: keys beyond the block's last row are never computed.
 constexpr int64_t kAttentionBlock = 128;
+// Elementwise loops smaller than this run on one thread (a parallel region costs more than the work,
+// especially during single-token decoding).
+constexpr int64_t kParallelMin = 1 << 15;
 
 void add_in_place(float* x, const float* y, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
@@ -50,7 +53,7 @@ RopeTable make_rope_table(const std::vector<float>& inv_freq, int64_t pos0, int6
 // at table position r.
 void apply_rope(float* x, int64_t rows, int64_t heads, const RopeTable& t) {
     const int64_t half = t.half, head_dim = 2 * half;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * heads * head_dim >= kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
         const float* c = t.cos.data() + r * half;
         const float* s = t.sin.data() + r * half;
@@ -82,7 +85,7 @@ void causal_attention(const ModelConfig& c, const float* q, int64_t T, const flo
             float* s = scores.data();
             sgemm(false, true, rows, keys_seen, hd, scale, q + i0 * qd + h * hd, qd, keys + kvh * hd, kvd, 0.0f, s,
                   keys_seen);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * keys_seen >= kParallelMin)
             for (int64_t r = 0; r < rows; ++r) {
                 float* row = s + r * keys_seen;
                 const int64_t visible = pos0 + i0 + r + 1;
@@ -118,7 +121,7 @@ void Linear::forward(const float* x, int64_t tokens, float* y) const {
     if (bias.empty()) return;
     const float* b = bias.data();
     const int64_t out = out_features;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (tokens * out >= kParallelMin)
     for (int64_t t = 0; t < tokens; ++t) {
         float* row = y + t * out;
         for (int64_t j = 0; j < out; ++j) row[j] += b[j];
@@ -134,7 +137,7 @@ void Norm::forward(const float* x, int64_t rows, int64_t cols, float* y) const {
     const bool rms = kind == NormKind::rms;
     const float* w = weight.empty() ? nullptr : weight.data();
     const float* b = bias.empty() ? nullptr : bias.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
         const float* in = x + r * cols;
         float* out = y + r * cols;
@@ -354,7 +357,7 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
         b.gate.forward(mlp_in, rows, act);
         b.up.forward(mlp_in, rows, ws.ff2.data());
         const float* up = ws.ff2.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
         for (int64_t i = 0; i < n; ++i) {
             float g = act[i];
             act[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -362,7 +365,7 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
     } else {
         observe({&b.up}, mlp_in, H);
         b.up.forward(mlp_in, rows, act);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
         for (int64_t i = 0; i < n; ++i) act[i] = std::max(act[i], 0.0f);
     }
     observe({&b.down}, act, c.intermediate_size);

@@ -57,6 +57,7 @@ int run(const GenerateCliOptions& o) {
         fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
         fmt::print("\n");
+        std::fflush(stdout);
         fmt::print(stderr, "prompt {} tokens at {:.1f} tokens/s; generated {} tokens at {:.1f} tokens/s (stop: {})\n",
                    r.prompt_tokens, prefill_tps, r.tokens.size(), decode_tps, r.stop_reason);
     }
