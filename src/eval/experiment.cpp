@@ -1,0 +1,201 @@
+#include "eval/experiment.h"
+
+#include <chrono>
+#include <fstream>
+
+#include "compress/calibration.h"
+#include "core/error.h"
+#include "core/memory.h"
+#include "eval/kl_divergence.h"
+#include "eval/perplexity.h"
+#include "eval/text.h"
+#include "io/tokenizer.h"
+
+namespace pbs2p {
+
+namespace {
+
+// Resets the kernel's peak-RSS mark so each run reports its own peak (Linux >= 4.0).
+void reset_peak_rss() {
+    std::ofstream clear("/proc/self/clear_refs");
+    if (clear) clear << "5";
+}
+
+DriverOptions method_options(const std::string& method) {
+    DriverOptions options;
+    options.layer.method = method;
+    return options;
+}
+
+ExperimentRun quantizer_run(const std::string& method, const std::string& label, int bits) {
+    ExperimentRun run{label, "main", false, method_options(method)};
+    run.options.layer.bits = bits;
+    return run;
+}
+
+ExperimentRun nm_run(const std::string& method, const std::string& label, int n, int m, const std::string& table) {
+    ExperimentRun run{label, table, false, method_options(method)};
+    run.options.layer.n_keep = n;
+    run.options.layer.m_group = m;
+    return run;
+}
+
+}  // namespace
+
+nlohmann::json ExperimentResult::to_json() const {
+    return {{"label", label},
+            {"table", table},
+            {"method", method},
+            {"options", options},
+            {"ppl", ppl},
+            {"mean_kl", mean_kl},
+            {"top1_agreement", top1_agreement},
+            {"nominal_bits", nominal_bits},
+            {"storage_bits", storage_bits},
+            {"compress_seconds", compress_seconds},
+            {"peak_rss_bytes", peak_rss_bytes},
+            {"report", report}};
+}
+
+std::vector<ExperimentRun> main_table_runs(bool quick) {
+    std::vector<ExperimentRun> runs;
+    runs.push_back({"FP", "main", true, {}});
+    const std::vector<int> bit_widths = quick ? std::vector<int>{2} : std::vector<int>{3, 2, 1};
+    for (int bits : bit_widths) runs.push_back(quantizer_run("rtn", fmt::format("RTN {}-bit", bits), bits));
+    for (int bits : bit_widths) runs.push_back(quantizer_run("gptq", fmt::format("GPTQ {}-bit", bits), bits));
+    runs.push_back({"BiLLM", "main", false, method_options("billm")});
+    ExperimentRun arb{"ARB-LLM (RC)", "main", false, method_options("arb-llm")};
+    arb.options.layer.arb_variant = "rc";
+    runs.push_back(arb);
+    const std::vector<int> kept = quick ? std::vector<int>{4} : std::vector<int>{6, 5, 4};
+    for (int n : kept) runs.push_back(nm_run("stbllm", fmt::format("STBLLM {}:8", n), n, 8, "main"));
+    for (int n : kept) runs.push_back(nm_run("pbs2p", fmt::format("PBS2P {}:8", n), n, 8, "main"));
+    if (!quick) {
+        for (int n : {6, 4}) runs.push_back(nm_run("sparsegpt", fmt::format("SparseGPT {}:8 (FP16 kept)", n), n, 8, "main"));
+        for (int n : {6, 4}) runs.push_back(nm_run("wanda", fmt::format("Wanda {}:8 (FP16 kept)", n), n, 8, "main"));
+    }
+    return runs;
+}
+
+std::vector<ExperimentRun> ablation_runs(int n, int m, bool quick) {
+    std::vector<ExperimentRun> runs;
+    auto base = [&](const std::string& table, const std::string& label) {
+        return nm_run("pbs2p", fmt::format("{} ({}:{})", label, n, m), n, m, table);
+    };
+    runs.push_back(base("default", "PBS2P defaults"));
+    {   // SPBO on/off and its number of steps
+        ExperimentRun off = base("spbo", "SPBO off (one-shot prune, then binarize)");
+        off.options.layer.spbo = false;
+        runs.push_back(off);
+        if (!quick) {
+            for (int steps : {1, 2, 8}) {
+                ExperimentRun r = base("spbo", fmt::format("SPBO {} steps", steps));
+                r.options.layer.spbo_steps = steps;
+                r.options.layer.spbo_schedule = "global";
+                runs.push_back(r);
+            }
+            ExperimentRun obs = base("spbo", "SPBO + OBS update of kept weights per step");
+            obs.options.layer.spbo_obs_update = true;
+            runs.push_back(obs);
+            ExperimentRun raw = base("spbo", "SPBO without keep-best guard");
+            raw.options.layer.spbo_keep_best = false;
+            runs.push_back(raw);
+        }
+    }
+    {   // coarse stage on/off and importance variants
+        ExperimentRun off = base("coarse", "coarse stage off (uniform N)");
+        off.options.coarse_stage = false;
+        runs.push_back(off);
+        if (!quick) {
+            ExperimentRun one_minus = base("coarse", "importance 1 - cos");
+            one_minus.options.importance = "one_minus";
+            runs.push_back(one_minus);
+            ExperimentRun wide = base("coarse", fmt::format("bounds N in [{}, {}]", std::max(1, n - 2), std::min(m - 1, n + 2)));
+            wide.options.n_low = std::max(1, n - 2);
+            wide.options.n_high = std::min(m - 1, n + 2);
+            runs.push_back(wide);
+        }
+    }
+    if (!quick) {
+        for (const char* metric : {"magnitude", "wanda"}) {  // fine-stage metric
+            ExperimentRun r = base("fine", fmt::format("fine metric {}", metric));
+            r.options.layer.fine_metric = metric;
+            runs.push_back(r);
+        }
+        for (const char* backbone : {"arb-x", "arb-rc", "salient"}) {  // binarizer backbone
+            ExperimentRun r = base("backbone", fmt::format("backbone {}", backbone));
+            r.options.layer.backbone = backbone;
+            runs.push_back(r);
+        }
+        ExperimentRun row_scales = base("backbone", "one (alpha, mu) pair per row");
+        row_scales.options.layer.scale_group = -1;
+        runs.push_back(row_scales);
+        ExperimentRun no_comp = base("compensation", "compensation off");
+        no_comp.options.layer.compensation = false;
+        runs.push_back(no_comp);
+        ExperimentRun exact = base("compensation", "exact block error (U_BB^-1)");
+        exact.options.layer.exact_block_error = true;
+        runs.push_back(exact);
+        ExperimentRun fp_inputs = base("compensation", "FP activations propagated");
+        fp_inputs.options.propagate_fp = true;
+        runs.push_back(fp_inputs);
+    }
+    return runs;
+}
+
+std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings, const std::vector<ExperimentRun>& runs,
+                                              const std::vector<EvalText>& texts, const ExperimentProgress& progress) {
+    PBS2P_CHECK(!texts.empty(), "experiment: no evaluation text");
+    const Model fp = Model::load(settings.model_dir);
+    auto tokenizer = load_tokenizer(settings.model_dir);
+    const std::vector<int32_t> calib_stream = tokenizer->encode(read_text_file(settings.calib_path), true);
+    const int64_t context = fp.config().max_position_embeddings;
+    const int64_t calib_seq = settings.calib_seq > 0 ? settings.calib_seq : std::min<int64_t>(2048, context);
+    const int64_t eval_ctx = settings.eval_ctx > 0 ? settings.eval_ctx : std::min<int64_t>(2048, context);
+    const int32_t bos = tokenizer->bos_id();
+
+    EvalOptions eval_options;
+    eval_options.protocol = PerplexityProtocol::gptq;
+    eval_options.ctx = eval_ctx;
+    eval_options.max_windows = settings.max_eval_windows;
+    eval_options.progress = false;
+    EvalOptions kl_options = eval_options;
+    kl_options.max_windows = settings.kl_windows;
+
+    std::vector<ExperimentResult> results;
+    for (const ExperimentRun& run : runs) {
+        reset_peak_rss();
+        ExperimentResult result;
+        result.label = run.label;
+        result.table = run.table;
+        result.method = run.full_precision ? "fp" : run.options.layer.method;
+        if (run.full_precision) {
+            for (const EvalText& text : texts)
+                result.ppl[text.name] = evaluate_perplexity(fp, text.tokens, bos, eval_options).ppl;
+            result.peak_rss_bytes = peak_rss_bytes();
+        } else {
+            Model model = Model::load(settings.model_dir);
+            const int64_t windows = run.options.layer.method == "rtn" ? 1 : settings.calib_windows;
+            const CalibrationSet calibration =
+                sample_calibration(calib_stream, windows, calib_seq, settings.seed, settings.calib_path);
+            const auto start = std::chrono::steady_clock::now();
+            CompressionReport report = compress_model(model, calibration, run.options);
+            result.compress_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            result.peak_rss_bytes = peak_rss_bytes();
+            result.options = compress_options_to_json(run.options);
+            result.nominal_bits = report.nominal_bits();
+            result.storage_bits = report.storage_bits();
+            result.report = report.to_json();
+            for (const EvalText& text : texts)
+                result.ppl[text.name] = evaluate_perplexity(model, text.tokens, bos, eval_options).ppl;
+            KlResult kl = evaluate_kl(model, fp, texts.front().tokens, bos, kl_options);
+            result.mean_kl = kl.mean_kl;
+            result.top1_agreement = kl.top1_agreement;
+        }
+        results.push_back(result);
+        if (progress) progress(results.size(), runs.size(), results.back());
+    }
+    return results;
+}
+
+}  // namespace pbs2p

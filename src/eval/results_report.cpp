@@ -1,0 +1,349 @@
+#include "eval/results_report.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "core/error.h"
+
+namespace pbs2p {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// WikiText-2 perplexity reported in the PBS²P paper's Table 1 (LLaMA-1-7B, LLaMA-2-7B, OPT-1.3B), keyed by
+// our run labels. Their numbers, shown for context only: different models, data and context.
+struct PaperRow {
+    const char* label;
+    const char* llama1_7b;
+    const char* llama2_7b;
+    const char* opt_1_3b;
+};
+constexpr PaperRow kPaperTable1[] = {
+    {"FP", "5.68", "5.47", "14.62"},
+    {"RTN 3-bit", "25.54", "542.80", "1.3e4"},
+    {"RTN 2-bit", "1.1e5", "1.8e4", "1.1e4"},
+    {"RTN 1-bit", "1.7e5", "1.6e5", "1.7e4"},
+    {"GPTQ 3-bit", "8.63", "6.44", "16.45"},
+    {"GPTQ 2-bit", "129.20", "52.22", "1.2e2"},
+    {"GPTQ 1-bit", "1.6e5", "6.0e4", "8.7e3"},
+    {"BiLLM", "49.79", "32.31", "69.05"},
+    {"ARB-LLM (RC)", "14.03", "16.44", "26.63"},
+    {"STBLLM 6:8", "15.03", "13.06", "29.84"},
+    {"STBLLM 5:8", "19.48", "18.74", "33.01"},
+    {"STBLLM 4:8", "31.72", "27.93", "45.11"},
+    {"PBS2P 6:8", "7.36", "7.17", "23.72"},
+    {"PBS2P 5:8", "8.09", "8.00", "27.10"},
+    {"PBS2P 4:8", "10.78", "10.64", "44.53"},
+};
+
+// Nominal W-bits as the paper prints them for its rows.
+const char* paper_bits(const std::string& label) {
+    if (label.rfind("STBLLM 6", 0) == 0 || label.rfind("PBS2P 6", 0) == 0) return "0.80";
+    if (label.rfind("STBLLM 5", 0) == 0 || label.rfind("PBS2P 5", 0) == 0) return "0.70";
+    if (label.rfind("STBLLM 4", 0) == 0 || label.rfind("PBS2P 4", 0) == 0) return "0.55";
+    if (label == "BiLLM" || label.rfind("ARB", 0) == 0) return "1.11";
+    return "";
+}
+
+const PaperRow* paper_row(const std::string& label) {
+    for (const PaperRow& row : kPaperTable1)
+        if (label == row.label) return &row;
+    return nullptr;
+}
+
+std::string format_ppl(double ppl) {
+    if (!std::isfinite(ppl)) return "inf";
+    if (ppl >= 1e4) return fmt::format("{:.1e}", ppl);
+    if (ppl >= 100) return fmt::format("{:.1f}", ppl);
+    return fmt::format("{:.2f}", ppl);
+}
+
+const ExperimentResult* find_result(const std::vector<ExperimentResult>& results, const std::string& label) {
+    for (const ExperimentResult& r : results)
+        if (r.label == label) return &r;
+    return nullptr;
+}
+
+double ppl_of(const ExperimentResult& r, const std::string& text) {
+    auto it = r.ppl.find(text);
+    return it == r.ppl.end() ? NAN : it->second;
+}
+
+std::string method_family(const ExperimentResult& r) {
+    if (r.method == "fp") return "FP";
+    if (r.method == "arb-llm") return "ARB-LLM";
+    static const std::map<std::string, std::string> names = {
+        {"rtn", "RTN"},       {"gptq", "GPTQ"},   {"billm", "BiLLM"}, {"stbllm", "STBLLM"},
+        {"pbs2p", "PBS2P"},   {"sparsegpt", "SparseGPT"}, {"wanda", "Wanda"}};
+    auto it = names.find(r.method);
+    return it == names.end() ? r.method : it->second;
+}
+
+std::string slug(const std::string& name) {
+    std::string out;
+    for (char c : name) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+    return out;
+}
+
+// ---- plots ------------------------------------------------------------------------------------------------
+
+bool gnuplot_available() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+void run_gnuplot(const fs::path& script) {
+    const std::string command = fmt::format("gnuplot '{}' 2>/dev/null", script.string());
+    PBS2P_CHECK(std::system(command.c_str()) == 0, "{}: gnuplot failed", script.string());
+}
+
+std::string plot_ppl_vs_bits(const fs::path& dir, const ModelResults& m) {
+    const std::string base = "ppl_vs_bits_" + slug(m.model_name);
+    const fs::path data = dir / (base + ".dat");
+    std::ofstream out(data);
+    std::vector<std::string> families;
+    std::map<std::string, std::vector<const ExperimentResult*>> by_family;
+    for (const ExperimentResult& r : m.main) {
+        if (r.method == "fp") continue;
+        std::string family = method_family(r);
+        if (!by_family.count(family)) families.push_back(family);
+        by_family[family].push_back(&r);
+    }
+    for (const std::string& family : families) {
+        out << "# " << family << "\n";
+        for (const ExperimentResult* r : by_family[family])
+            out << fmt::format("{:.4f} {:.6g} \"{}\"\n", r->storage_bits, ppl_of(*r, "test"), r->label);
+        out << "\n\n";
+    }
+    const ExperimentResult* fp = find_result(m.main, "FP");
+    const fs::path script = dir / (base + ".gp");
+    std::ofstream gp(script);
+    gp << "set terminal pngcairo size 1000,650 font 'Sans,10'\n";
+    gp << fmt::format("set output '{}'\n", (dir / (base + ".png")).string());
+    gp << fmt::format("set title 'Perplexity on test against true storage bits per weight ({})'\n", m.model_name);
+    gp << "set xlabel 'true bits per weight (everything stored for the compressed layers)'\n";
+    gp << "set ylabel 'perplexity, test split, gptq protocol (log scale)'\nset logscale y\nset grid\n";
+    gp << "set key outside right\n";
+    if (fp) gp << fmt::format("set arrow from graph 0, first {0} to graph 1, first {0} nohead dt 2 lc rgb '#555555'\n",
+                              ppl_of(*fp, "test"));
+    gp << "plot ";
+    for (size_t i = 0; i < families.size(); ++i) {
+        gp << fmt::format("'{}' index {} using 1:2 with linespoints pt 7 ps 1.2 title '{}', ", data.string(), i,
+                          families[i]);
+        gp << fmt::format("'' index {} using 1:2:3 with labels offset 0,0.8 font 'Sans,7' notitle", i);
+        gp << (i + 1 < families.size() ? ", " : "\n");
+    }
+    gp.close();
+    run_gnuplot(script);
+    return base + ".png";
+}
+
+std::string plot_cfs(const fs::path& dir, const ModelResults& m) {
+    const ExperimentResult* r = find_result(m.main, "PBS2P 4:8");
+    if (!r) r = find_result(m.main, "PBS2P 6:8");
+    if (!r || !r->report.contains("block_importance") || r->report["block_importance"].empty()) return "";
+    const std::string base = "cfs_" + slug(m.model_name);
+    const fs::path data = dir / (base + ".dat");
+    std::ofstream out(data);
+    const auto importance = r->report["block_importance"].get<std::vector<double>>();
+    const auto keep = r->report["block_keep"].get<std::vector<int>>();
+    const auto cosine = r->report["block_cosine"].get<std::vector<double>>();
+    for (size_t l = 0; l < importance.size(); ++l)
+        out << fmt::format("{} {:.6f} {} {:.6f}\n", l, importance[l], keep[l], cosine[l]);
+    out.close();
+    const fs::path script = dir / (base + ".gp");
+    std::ofstream gp(script);
+    gp << "set terminal pngcairo size 900,500 font 'Sans,10'\n";
+    gp << fmt::format("set output '{}'\n", (dir / (base + ".png")).string());
+    gp << fmt::format("set title 'CFS coarse stage ({}, {}): block importance and allocated N'\n", m.model_name, r->label);
+    gp << "set xlabel 'decoder block'\nset ylabel 'importance (mean 1)'\nset y2label 'kept N of 8'\n";
+    gp << "set ytics nomirror\nset y2tics 1\nset y2range [0:8]\nset yrange [0:*]\nset style fill solid 0.5\n";
+    gp << "set boxwidth 0.6\nset grid y\nset key top left\n";
+    gp << fmt::format("plot '{0}' using 1:2 with boxes lc rgb '#4477aa' title 'importance', 1 dt 2 lc rgb '#333333' "
+                      "title 'average importance', '{0}' using 1:3 axes x1y2 with linespoints pt 7 lc rgb '#cc3311' "
+                      "title 'N per block'\n",
+                      data.string());
+    gp.close();
+    run_gnuplot(script);
+    return base + ".png";
+}
+
+std::string plot_layer_errors(const fs::path& dir, const ModelResults& m) {
+    const std::vector<std::string> labels = {"PBS2P 4:8", "STBLLM 4:8", "BiLLM", "ARB-LLM (RC)", "GPTQ 2-bit",
+                                             "PBS2P 6:8"};
+    std::vector<const ExperimentResult*> runs;
+    for (const std::string& label : labels)
+        if (const ExperimentResult* r = find_result(m.main, label); r && r->report.contains("layers")) runs.push_back(r);
+    if (runs.empty()) return "";
+    const std::string base = "layer_error_" + slug(m.model_name);
+    const fs::path data = dir / (base + ".dat");
+    std::ofstream out(data);
+    for (const ExperimentResult* r : runs) {
+        out << "# " << r->label << "\n";
+        int index = 0;
+        for (const auto& layer : r->report["layers"])
+            out << fmt::format("{} {:.6g}\n", index++, std::max(1e-6, layer["stats"]["rel_error"].get<double>()));
+        out << "\n\n";
+    }
+    out.close();
+    const fs::path script = dir / (base + ".gp");
+    std::ofstream gp(script);
+    gp << "set terminal pngcairo size 1000,500 font 'Sans,10'\n";
+    gp << fmt::format("set output '{}'\n", (dir / (base + ".png")).string());
+    gp << fmt::format("set title 'Relative output error per layer, ||(W-Wq)X||^2 / ||WX||^2 ({})'\n", m.model_name);
+    gp << "set xlabel 'layer (blocks in order; q k v o gate up down / q k v out fc1 fc2)'\n";
+    gp << "set ylabel 'relative output error (log scale)'\nset logscale y\nset grid\nset key outside right\n";
+    gp << "plot ";
+    for (size_t i = 0; i < runs.size(); ++i)
+        gp << fmt::format("'{}' index {} using 1:2 with linespoints pt 7 ps 0.6 title '{}'{}", data.string(), i,
+                          runs[i]->label, i + 1 < runs.size() ? ", " : "\n");
+    gp.close();
+    run_gnuplot(script);
+    return base + ".png";
+}
+
+// ---- markdown -----------------------------------------------------------------------------------------------
+
+std::string main_table(const ModelResults& m) {
+    std::string md;
+    md += "| Method | #Block | W-bits (nominal) | true bits | PPL test | PPL test-ood | KL vs FP (nats) | top-1 vs FP | "
+          "compress (s) | peak RSS (MiB) | paper L1-7B | paper L2-7B | paper OPT-1.3B |\n";
+    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const ExperimentResult& r : m.main) {
+        const PaperRow* paper = paper_row(r.label);
+        const bool fp = r.method == "fp";
+        std::string block = fp || r.method == "rtn" || r.method == "wanda" ? "-" : "128";
+        std::string nominal = fp ? "16" : fmt::format("{:.2f}", r.nominal_bits);
+        if (const char* printed = paper_bits(r.label); *printed) nominal += fmt::format(" (paper {})", printed);
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0f} | {} | {} | {} |\n", r.label, block,
+                          nominal, fp ? "16 (bf16 stored)" : fmt::format("{:.3f}", r.storage_bits),
+                          format_ppl(ppl_of(r, "test")), format_ppl(ppl_of(r, "test-ood")),
+                          fp ? "0" : fmt::format("{:.4f}", r.mean_kl),
+                          fp ? "100%" : fmt::format("{:.1f}%", 100.0 * r.top1_agreement),
+                          fp ? "-" : fmt::format("{:.1f}", r.compress_seconds),
+                          static_cast<double>(r.peak_rss_bytes) / (1 << 20), paper ? paper->llama1_7b : "",
+                          paper ? paper->llama2_7b : "", paper ? paper->opt_1_3b : "");
+    }
+    return md;
+}
+
+std::string claim_checks(const ModelResults& m) {
+    std::string md;
+    auto check = [&](const std::string& better, const std::string& worse) {
+        const ExperimentResult* a = find_result(m.main, better);
+        const ExperimentResult* b = find_result(m.main, worse);
+        if (!a || !b) return;
+        for (const char* text : {"test", "test-ood"}) {
+            const double pa = ppl_of(*a, text), pb = ppl_of(*b, text);
+            md += fmt::format("| {} < {} ({}) | {} vs {} | {} |\n", better, worse, text, format_ppl(pa), format_ppl(pb),
+                              pa < pb ? "holds" : "**does not hold**");
+        }
+    };
+    md += "| paper's claim | ours | verdict |\n|---|---|---|\n";
+    for (int n : {6, 5, 4}) check(fmt::format("PBS2P {}:8", n), fmt::format("STBLLM {}:8", n));
+    check("PBS2P 6:8", "BiLLM");
+    check("PBS2P 6:8", "ARB-LLM (RC)");
+    return md;
+}
+
+std::string ablation_table(const ModelResults& m) {
+    const ExperimentResult* base = m.ablations.empty() ? nullptr : &m.ablations.front();
+    std::string md = "| ablation | setting | PPL valid | change vs default | true bits | KL vs FP (valid) | compress (s) |\n";
+    md += "|---|---|---|---|---|---|---|\n";
+    for (const ExperimentResult& r : m.ablations) {
+        const double ppl = ppl_of(r, "valid");
+        const double change = base ? 100.0 * (ppl / ppl_of(*base, "valid") - 1.0) : 0.0;
+        md += fmt::format("| {} | {} | {} | {:+.2f}% | {:.3f} | {:.4f} | {:.1f} |\n", r.table, r.label, format_ppl(ppl),
+                          change, r.storage_bits, r.mean_kl, r.compress_seconds);
+    }
+    return md;
+}
+
+}  // namespace
+
+void write_results_json(const std::string& path, const std::vector<ModelResults>& models) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const ModelResults& m : models) {
+        nlohmann::json main = nlohmann::json::array(), ablations = nlohmann::json::array();
+        for (const ExperimentResult& r : m.main) main.push_back(r.to_json());
+        for (const ExperimentResult& r : m.ablations) ablations.push_back(r.to_json());
+        out.push_back({{"model", m.model_name},
+                       {"model_dir", m.model_dir},
+                       {"model_info", m.model_info},
+                       {"calib", m.settings.calib_path},
+                       {"calib_windows", m.settings.calib_windows},
+                       {"calib_seq", m.settings.calib_seq},
+                       {"eval_ctx", m.settings.eval_ctx},
+                       {"max_eval_windows", m.settings.max_eval_windows},
+                       {"kl_windows", m.settings.kl_windows},
+                       {"wall_seconds", m.wall_seconds},
+                       {"main", main},
+                       {"ablations", ablations}});
+    }
+    std::ofstream file(path);
+    PBS2P_CHECK(file.good(), "{}: cannot write", path);
+    file << out.dump(1) << "\n";
+}
+
+void write_results_csv(const std::string& path, const std::vector<ModelResults>& models) {
+    std::ofstream file(path);
+    PBS2P_CHECK(file.good(), "{}: cannot write", path);
+    file << "model,table,label,method,nominal_bits,storage_bits,ppl_test,ppl_test_ood,ppl_valid,mean_kl,top1_agreement,"
+            "compress_seconds,peak_rss_bytes\n";
+    for (const ModelResults& m : models)
+        for (const auto* list : {&m.main, &m.ablations})
+            for (const ExperimentResult& r : *list)
+                file << fmt::format("{},{},\"{}\",{},{:.4f},{:.4f},{:.6g},{:.6g},{:.6g},{:.6g},{:.6f},{:.3f},{}\n",
+                                    m.model_name, r.table, r.label, r.method, r.nominal_bits, r.storage_bits,
+                                    ppl_of(r, "test"), ppl_of(r, "test-ood"), ppl_of(r, "valid"), r.mean_kl,
+                                    r.top1_agreement, r.compress_seconds, r.peak_rss_bytes);
+}
+
+std::vector<std::string> draw_plots(const std::string& plot_dir, const std::vector<ModelResults>& models) {
+    std::vector<std::string> drawn;
+    if (!gnuplot_available()) return drawn;
+    fs::create_directories(plot_dir);
+    for (const ModelResults& m : models) {
+        for (const std::string& name : {plot_ppl_vs_bits(plot_dir, m), plot_cfs(plot_dir, m), plot_layer_errors(plot_dir, m)})
+            if (!name.empty()) drawn.push_back(name);
+    }
+    return drawn;
+}
+
+std::string results_markdown(const std::vector<ModelResults>& models, const std::vector<std::string>& plots,
+                             const std::string& plot_prefix, const std::string& command_line) {
+    std::string md = "# Results\n\n";
+    md += "Generated by `" + command_line + "`; every number below is one that command printed.\n\n";
+    md += "Perplexity uses the gptq protocol (non-overlapping windows, every predicted token scored) at the context "
+          "given per model. KL divergence and top-1 agreement compare each compressed model's next-token "
+          "distribution with the FP model's on the first windows of the test split. *W-bits (nominal)* follows the "
+          "paper's convention; *true bits* counts everything stored for the compressed layers (signs, N:M "
+          "pattern, scales, salient bitmaps). The `paper` columns are the PBS²P paper's own WikiText-2 numbers on "
+          "LLaMA/OPT models, shown for context only: different models, text and context length.\n\n";
+    auto plots_for = [&](const std::string& model) {
+        std::string out;
+        for (const std::string& p : plots)
+            if (p.find(slug(model)) != std::string::npos) out += fmt::format("![{}]({}/{})\n\n", p, plot_prefix, p);
+        return out;
+    };
+    for (const ModelResults& m : models) {
+        md += fmt::format("## {}\n\n", m.model_name);
+        md += fmt::format("Model `{}` ({}), calibration `{}`: {} windows of {} tokens; evaluation context {}{}; run "
+                          "took {:.1f} min.\n\n",
+                          m.model_dir, m.model_info.value("summary", std::string()), m.settings.calib_path,
+                          m.settings.calib_windows, m.settings.calib_seq, m.settings.eval_ctx,
+                          m.settings.max_eval_windows > 0 ? fmt::format(", at most {} windows per text", m.settings.max_eval_windows) : "",
+                          m.wall_seconds / 60.0);
+        md += "### Main table (the paper's Table 1 layout)\n\n" + main_table(m) + "\n";
+        md += "### The paper's orderings, checked on this model\n\n" + claim_checks(m) + "\n";
+        if (!m.ablations.empty())
+            md += "### Ablations (validation split; defaults are chosen here, never on test)\n\n" + ablation_table(m) + "\n";
+        md += plots_for(m.model_name);
+    }
+    return md;
+}
+
+}  // namespace pbs2p
