@@ -2,6 +2,7 @@
 #include "io/safetensors.h"
 
 #include <fcntl.h>
+#include <fmt/ranges.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,8 +17,6 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
-
-#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -45,8 +44,8 @@ struct DTypeRow {
 };
 
 constexpr DTypeRow kDTypes[] = {
-    {DType::f32, "F32", 4, true},   {DType::f16, "F16", 2, true}, {DType::bf16, "BF16", 2, true},
-    {DType::u8, "U8", 1, false},    {DType::i32, "I32", 4, false},
+    {DType::f32, "F32", 4, true}, {DType::f16, "F16", 2, true},  {DType::bf16, "BF16", 2, true},
+    {DType::u8, "U8", 1, false},  {DType::i32, "I32", 4, false},
 };
 
 const DTypeRow& dtype_row(DType dtype) {
@@ -67,7 +66,9 @@ std::string supported_dtype_list() {
     return fmt::format("{}", fmt::join(names, ", "));
 }
 
-std::string shape_str(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_str(const std::vector<int64_t>& shape) {
+    return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 // Error messages stay one printable line even when the text comes from a corrupt file.
 std::string printable(const std::string& text) {
@@ -91,7 +92,7 @@ int64_t checked_numel(const std::vector<int64_t>& shape) {
 
 // A read-only private mapping of a whole file.
 class MappedFile {
-public:
+  public:
     explicit MappedFile(std::string path) : path_(std::move(path)) {
         int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
         PBS2P_CHECK(fd >= 0, "{}: cannot open: {}", path_, std::strerror(errno));
@@ -121,7 +122,7 @@ public:
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
 
-private:
+  private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     size_t size_ = 0;
@@ -135,7 +136,8 @@ Json parse_json(const char* first, const char* last, const std::string& file, co
     }
 }
 
-const Json& require_field(const Json& entry, const char* field, const std::string& file, const std::string& name) {
+const Json& require_field(const Json& entry, const char* field, const std::string& file,
+                          const std::string& name) {
     auto it = entry.find(field);
     PBS2P_CHECK(it != entry.end(), "{}: tensor '{}' has no '{}'", file, name, field);
     return *it;
@@ -147,11 +149,12 @@ std::vector<int64_t> read_int_array(const Json& value, const char* field, const 
     PBS2P_CHECK(value.is_array(), "{}: tensor '{}': '{}' is not an array", file, name, field);
     std::vector<int64_t> out;
     for (const Json& item : value) {
-        PBS2P_CHECK(item.is_number_unsigned(), "{}: tensor '{}': '{}' holds a value that is not a non-negative integer",
-                    file, name, field);
+        PBS2P_CHECK(item.is_number_unsigned(),
+                    "{}: tensor '{}': '{}' holds a value that is not a non-negative integer", file, name,
+                    field);
         uint64_t v = item.get<uint64_t>();
-        PBS2P_CHECK(v <= static_cast<uint64_t>(INT64_MAX), "{}: tensor '{}': '{}' value {} is too large", file,
-                    name, field, v);
+        PBS2P_CHECK(v <= static_cast<uint64_t>(INT64_MAX), "{}: tensor '{}': '{}' value {} is too large",
+                    file, name, field, v);
         out.push_back(static_cast<int64_t>(v));
     }
     return out;
@@ -198,8 +201,8 @@ TensorInfo read_tensor_entry(const std::string& name, const Json& entry, const M
     const int64_t begin = offsets[0], end = offsets[1];
     PBS2P_CHECK(begin <= end, "{}: tensor '{}': data_offsets [{}, {}] begin > end", path, name, begin, end);
     PBS2P_CHECK(static_cast<uint64_t>(end) <= data_size,
-                "{}: tensor '{}': data_offsets [{}, {}] out of bounds of the {}-byte data area", path, name, begin,
-                end, data_size);
+                "{}: tensor '{}': data_offsets [{}, {}] out of bounds of the {}-byte data area", path, name,
+                begin, end, data_size);
 
     const int64_t numel = checked_numel(info.shape);
     int64_t expected = -1;
@@ -221,20 +224,22 @@ void check_no_overlap(std::vector<TensorInfo> tensors, const std::string& path) 
     for (size_t i = 1; i < tensors.size(); ++i) {
         const TensorInfo& prev = tensors[i - 1];
         const TensorInfo& cur = tensors[i];
-        PBS2P_CHECK(cur.data >= prev.data + prev.nbytes, "{}: tensors '{}' and '{}' overlap in the data area", path,
-                    prev.name, cur.name);
+        PBS2P_CHECK(cur.data >= prev.data + prev.nbytes, "{}: tensors '{}' and '{}' overlap in the data area",
+                    path, prev.name, cur.name);
     }
 }
 
 ParsedFile parse_safetensors(const MappedFile& file) {
     const std::string& path = file.path();
-    PBS2P_CHECK(file.size() >= 8, "{}: file is {} bytes, shorter than the 8-byte header length", path, file.size());
+    PBS2P_CHECK(file.size() >= 8, "{}: file is {} bytes, shorter than the 8-byte header length", path,
+                file.size());
     uint64_t header_len = 0;
     std::memcpy(&header_len, file.data(), 8);
-    PBS2P_CHECK(header_len <= kMaxHeaderBytes, "{}: header length {} is absurd (over {} MB)", path, header_len,
-                kMaxHeaderBytes / 1000000);
-    PBS2P_CHECK(header_len <= file.size() - 8, "{}: header length {} runs past the end of the file ({} bytes)", path,
-                header_len, file.size());
+    PBS2P_CHECK(header_len <= kMaxHeaderBytes, "{}: header length {} is absurd (over {} MB)", path,
+                header_len, kMaxHeaderBytes / 1000000);
+    PBS2P_CHECK(header_len <= file.size() - 8,
+                "{}: header length {} runs past the end of the file ({} bytes)", path, header_len,
+                file.size());
 
     const char* header_begin = reinterpret_cast<const char*>(file.data() + 8);
     Json header = parse_json(header_begin, header_begin + header_len, path, "header");
@@ -271,8 +276,12 @@ void convert_to_f32(const TensorInfo& info, float* dst) {
         case DType::f32:
             if (n > 0) std::memcpy(dst, info.data, static_cast<size_t>(n) * 4);
             return;
-        case DType::f16: convert_u16(info.data, dst, n, fp16_to_f32_row); return;
-        case DType::bf16: convert_u16(info.data, dst, n, bf16_to_f32_row); return;
+        case DType::f16:
+            convert_u16(info.data, dst, n, fp16_to_f32_row);
+            return;
+        case DType::bf16:
+            convert_u16(info.data, dst, n, bf16_to_f32_row);
+            return;
         default:
             fail("{}: tensor '{}' has dtype {}, which is not a floating-point type", info.file, info.name,
                  dtype_name(info.dtype));
@@ -281,15 +290,16 @@ void convert_to_f32(const TensorInfo& info, float* dst) {
 
 void check_finite(const TensorInfo& info, const float* values, int64_t n) {
     for (int64_t i = 0; i < n; ++i)
-        PBS2P_CHECK(std::isfinite(values[i]), "{}: tensor '{}' holds non-finite value {} at index {}", info.file,
-                    info.name, values[i], i);
+        PBS2P_CHECK(std::isfinite(values[i]), "{}: tensor '{}' holds non-finite value {} at index {}",
+                    info.file, info.name, values[i], i);
 }
 
 void check_shape(const TensorInfo& info, const std::vector<int64_t>& expected) {
     PBS2P_CHECK(info.shape == expected, "{}: tensor '{}' has shape {}, expected {}", info.file, info.name,
                 shape_str(info.shape), shape_str(expected));
-    PBS2P_CHECK(dtype_row(info.dtype).is_float, "{}: tensor '{}' has dtype {}, which is not a floating-point type",
-                info.file, info.name, dtype_name(info.dtype));
+    PBS2P_CHECK(dtype_row(info.dtype).is_float,
+                "{}: tensor '{}' has dtype {}, which is not a floating-point type", info.file, info.name,
+                dtype_name(info.dtype));
 }
 
 std::string read_small_file(const std::string& path) {
@@ -302,8 +312,12 @@ std::string read_small_file(const std::string& path) {
 
 }  // namespace
 
-const char* dtype_name(DType dtype) { return dtype_row(dtype).name; }
-int dtype_size(DType dtype) { return dtype_row(dtype).size; }
+const char* dtype_name(DType dtype) {
+    return dtype_row(dtype).name;
+}
+int dtype_size(DType dtype) {
+    return dtype_row(dtype).size;
+}
 
 int64_t TensorInfo::numel() const {
     int64_t n = 1;
@@ -312,8 +326,8 @@ int64_t TensorInfo::numel() const {
 }
 
 struct SafetensorsReader::Impl {
-    std::string origin;                               // the path given to open()
-    std::vector<std::unique_ptr<MappedFile>> files;   // kept mapped while the reader lives
+    std::string origin;                              // the path given to open()
+    std::vector<std::unique_ptr<MappedFile>> files;  // kept mapped while the reader lives
     std::map<std::string, TensorInfo> tensors;
     std::map<std::string, std::string> metadata;
 
@@ -325,8 +339,8 @@ struct SafetensorsReader::Impl {
         std::set<std::string> names;
         for (TensorInfo& info : parsed.tensors) {
             auto [it, inserted] = tensors.emplace(info.name, info);
-            PBS2P_CHECK(inserted, "{}: tensor '{}' appears in both {} and {}", origin, info.name, it->second.file,
-                        path);
+            PBS2P_CHECK(inserted, "{}: tensor '{}' appears in both {} and {}", origin, info.name,
+                        it->second.file, path);
             names.insert(info.name);
         }
         return names;
@@ -337,23 +351,24 @@ struct SafetensorsReader::Impl {
         Json index = parse_json(text.data(), text.data() + text.size(), index_path, "index");
         PBS2P_CHECK(index.is_object(), "{}: index is not a JSON object", index_path);
         auto weight_map = index.find("weight_map");
-        PBS2P_CHECK(weight_map != index.end() && weight_map->is_object(), "{}: index has no 'weight_map' object",
-                    index_path);
+        PBS2P_CHECK(weight_map != index.end() && weight_map->is_object(),
+                    "{}: index has no 'weight_map' object", index_path);
         PBS2P_CHECK(!weight_map->empty(), "{}: 'weight_map' lists no tensors", index_path);
 
         // shard file name -> tensors the index places in it
         std::map<std::string, std::vector<std::string>> shards;
         for (const auto& [name, shard] : weight_map->items()) {
-            PBS2P_CHECK(shard.is_string(), "{}: weight_map entry for tensor '{}' is not a file name", index_path,
-                        name);
+            PBS2P_CHECK(shard.is_string(), "{}: weight_map entry for tensor '{}' is not a file name",
+                        index_path, name);
             shards[shard.get<std::string>()].push_back(name);
         }
         const fs::path dir = fs::path(index_path).parent_path();
         for (const auto& [shard, names] : shards) {
             const std::string shard_path = (dir / shard).string();
             std::error_code ec;
-            PBS2P_CHECK(fs::is_regular_file(shard_path, ec), "{}: shard '{}' (holding tensor '{}') does not exist",
-                        index_path, shard, names.front());
+            PBS2P_CHECK(fs::is_regular_file(shard_path, ec),
+                        "{}: shard '{}' (holding tensor '{}') does not exist", index_path, shard,
+                        names.front());
             std::set<std::string> held = add_file(shard_path);
             for (const std::string& name : names)
                 PBS2P_CHECK(held.count(name), "{}: tensor '{}' is mapped to shard '{}' but missing from it",
@@ -390,7 +405,9 @@ SafetensorsReader::~SafetensorsReader() = default;
 SafetensorsReader::SafetensorsReader(SafetensorsReader&&) noexcept = default;
 SafetensorsReader& SafetensorsReader::operator=(SafetensorsReader&&) noexcept = default;
 
-bool SafetensorsReader::has(const std::string& name) const { return impl_ && impl_->tensors.count(name) > 0; }
+bool SafetensorsReader::has(const std::string& name) const {
+    return impl_ && impl_->tensors.count(name) > 0;
+}
 
 const TensorInfo& SafetensorsReader::tensor(const std::string& name) const {
     PBS2P_CHECK(impl_, "use of a moved-from SafetensorsReader (tensor '{}')", name);
@@ -467,7 +484,8 @@ std::string build_header(const std::string& path, const std::vector<const Tensor
     int64_t offset = 0;
     for (const TensorToWrite* t : sorted) {
         const int64_t end = offset + static_cast<int64_t>(t->bytes.size());
-        header[t->name] = {{"dtype", dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {offset, end}}};
+        header[t->name] = {
+            {"dtype", dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {offset, end}}};
         offset = end;
     }
     std::string text;
@@ -483,13 +501,15 @@ std::string build_header(const std::string& path, const std::vector<const Tensor
 void validate_for_writing(const std::string& path, const std::vector<const TensorToWrite*>& sorted) {
     for (size_t i = 0; i < sorted.size(); ++i) {
         const TensorToWrite& t = *sorted[i];
-        PBS2P_CHECK(!t.name.empty() && t.name != "__metadata__", "{}: invalid tensor name '{}'", path, t.name);
+        PBS2P_CHECK(!t.name.empty() && t.name != "__metadata__", "{}: invalid tensor name '{}'", path,
+                    t.name);
         PBS2P_CHECK(i == 0 || sorted[i - 1]->name != t.name, "{}: tensor '{}' given twice", path, t.name);
         const int64_t numel = checked_numel(t.shape);
         const bool dims_ok = std::all_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d >= 0; });
         int64_t expected = -1;
-        PBS2P_CHECK(dims_ok && numel >= 0 && !__builtin_mul_overflow(numel, int64_t{dtype_size(t.dtype)}, &expected),
-                    "{}: tensor '{}': invalid shape {}", path, t.name, shape_str(t.shape));
+        PBS2P_CHECK(
+            dims_ok && numel >= 0 && !__builtin_mul_overflow(numel, int64_t{dtype_size(t.dtype)}, &expected),
+            "{}: tensor '{}': invalid shape {}", path, t.name, shape_str(t.shape));
         PBS2P_CHECK(static_cast<int64_t>(t.bytes.size()) == expected,
                     "{}: tensor '{}' has {} bytes but {} x {} needs {}", path, t.name, t.bytes.size(),
                     dtype_name(t.dtype), shape_str(t.shape), expected);
@@ -498,7 +518,7 @@ void validate_for_writing(const std::string& path, const std::vector<const Tenso
 
 // An open file descriptor that is closed (and its temp file removed) unless released.
 class TempFile {
-public:
+  public:
     explicit TempFile(std::string path) : path_(std::move(path)) {
         fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         PBS2P_CHECK(fd_ >= 0, "{}: cannot create: {}", path_, std::strerror(errno));
@@ -527,7 +547,7 @@ public:
         committed_ = true;
     }
 
-private:
+  private:
     std::string path_;
     int fd_ = -1;
     bool committed_ = false;

@@ -24,7 +24,7 @@ using Bytes = std::vector<uint8_t>;
 
 // A fresh directory under the test temp dir, removed with its contents on destruction.
 class ScratchDir {
-public:
+  public:
     ScratchDir() {
         std::string pattern = (fs::path(::testing::TempDir()) / "pbs2p-st-XXXXXX").string();
         if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
@@ -40,7 +40,7 @@ public:
     const fs::path& path() const { return path_; }
     std::string file(const std::string& name) const { return (path_ / name).string(); }
 
-private:
+  private:
     fs::path path_;
 };
 
@@ -73,7 +73,8 @@ inline Bytes safetensors_with_header(const nlohmann::json& header, const Bytes& 
 }
 
 // One header entry: {"dtype": ..., "shape": ..., "data_offsets": [begin, end]}.
-inline nlohmann::json entry(const std::string& dtype, std::vector<int64_t> shape, int64_t begin, int64_t end) {
+inline nlohmann::json entry(const std::string& dtype, std::vector<int64_t> shape, int64_t begin,
+                            int64_t end) {
     return {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin, end}}};
 }
 

@@ -24,9 +24,12 @@ std::vector<float> ramp(int64_t n, float scale = 0.37f) {
 // What a value reads back as after being stored in `dtype`.
 float stored_value(float v, DType dtype) {
     switch (dtype) {
-        case DType::f16: return round_to_fp16(v);
-        case DType::bf16: return bf16_to_f32(f32_to_bf16(v));
-        default: return v;
+        case DType::f16:
+            return round_to_fp16(v);
+        case DType::bf16:
+            return bf16_to_f32(f32_to_bf16(v));
+        default:
+            return v;
     }
 }
 
@@ -72,7 +75,8 @@ TEST_P(SafetensorsRoundTrip, WritesAndReadsBack) {
     EXPECT_EQ(reader.tensor("m.empty").nbytes, 0);
 
     Matrix w = reader.load_matrix("z.weight", 5, 7);
-    for (int64_t i = 0; i < w.size(); ++i) EXPECT_EQ(w.data[i], stored_value(weights[i], dtype)) << "index " << i;
+    for (int64_t i = 0; i < w.size(); ++i)
+        EXPECT_EQ(w.data[i], stored_value(weights[i], dtype)) << "index " << i;
     std::vector<float> b = reader.load_vector("a.bias", 7);
     for (int64_t i = 0; i < 7; ++i) EXPECT_EQ(b[i], stored_value(bias[i], dtype)) << "index " << i;
     EXPECT_EQ(reader.load_matrix("m.empty", 0, 3).size(), 0);
@@ -91,7 +95,8 @@ TEST_P(SafetensorsRoundTrip, WritesAndReadsBack) {
 INSTANTIATE_TEST_SUITE_P(AllFloatTypes, SafetensorsRoundTrip,
                          ::testing::Values(RoundTripCase{DType::f32, false}, RoundTripCase{DType::f32, true},
                                            RoundTripCase{DType::f16, false}, RoundTripCase{DType::f16, true},
-                                           RoundTripCase{DType::bf16, false}, RoundTripCase{DType::bf16, true}),
+                                           RoundTripCase{DType::bf16, false},
+                                           RoundTripCase{DType::bf16, true}),
                          [](const auto& info) {
                              return std::string(dtype_name(info.param.dtype)) +
                                     (info.param.with_metadata ? "_metadata" : "_no_metadata");
@@ -128,9 +133,9 @@ TEST(Safetensors, ConversionRoundsToNearestEven) {
     const float f16_tie = 1.0f + 1.0f / 2048.0f;
     EXPECT_EQ(code16(tensor_from_floats("x", &one, {1}, DType::f16)), 0x3c00);
     EXPECT_EQ(code16(tensor_from_floats("x", &one, {1}, DType::bf16)), 0x3f80);
-    EXPECT_EQ(code16(tensor_from_floats("x", &bf16_tie, {1}, DType::bf16)), 0x3f80);    // tie -> even
-    EXPECT_EQ(code16(tensor_from_floats("x", &bf16_above, {1}, DType::bf16)), 0x3f81);  // 0.75 ulp -> up
-    EXPECT_EQ(code16(tensor_from_floats("x", &bf16_tie_up, {1}, DType::bf16)), 0x3f82); // 1.5 ulp -> even
+    EXPECT_EQ(code16(tensor_from_floats("x", &bf16_tie, {1}, DType::bf16)), 0x3f80);     // tie -> even
+    EXPECT_EQ(code16(tensor_from_floats("x", &bf16_above, {1}, DType::bf16)), 0x3f81);   // 0.75 ulp -> up
+    EXPECT_EQ(code16(tensor_from_floats("x", &bf16_tie_up, {1}, DType::bf16)), 0x3f82);  // 1.5 ulp -> even
     EXPECT_EQ(code16(tensor_from_floats("x", &f16_tie, {1}, DType::f16)), 0x3c00);
     expect_error_mentioning([&] { tensor_from_floats("t", &one, {1}, DType::u8); }, {"'t'", "U8"});
 }
@@ -199,7 +204,8 @@ TEST(Safetensors, DirectoryWithSingleFile) {
     ScratchDir dir;
     const float v[2] = {1.5f, -2.0f};
     write_safetensors(dir.file("model.safetensors"), {tensor_from_floats("w", v, {2}, DType::f32)});
-    EXPECT_EQ(SafetensorsReader::open(dir.path().string()).load_vector("w", 2), (std::vector<float>{1.5f, -2.0f}));
+    EXPECT_EQ(SafetensorsReader::open(dir.path().string()).load_vector("w", 2),
+              (std::vector<float>{1.5f, -2.0f}));
 }
 
 TEST(Safetensors, ShardedIndexErrorsNameTheIndexAndTheItem) {
@@ -208,18 +214,20 @@ TEST(Safetensors, ShardedIndexErrorsNameTheIndexAndTheItem) {
         json map = kGoodWeightMap;
         map["lm_extra"] = "model-00003-of-00002.safetensors";
         write_sharded(dir, map);
-        expect_error_mentioning([&] { SafetensorsReader::open(dir.path().string()); },
-                                {"model.safetensors.index.json", "model-00003-of-00002.safetensors", "lm_extra"},
-                                "missing shard");
+        expect_error_mentioning(
+            [&] { SafetensorsReader::open(dir.path().string()); },
+            {"model.safetensors.index.json", "model-00003-of-00002.safetensors", "lm_extra"},
+            "missing shard");
     }
     {
         ScratchDir dir;
         json map = kGoodWeightMap;
         map["ghost"] = "model-00002-of-00002.safetensors";
         write_sharded(dir, map);
-        expect_error_mentioning([&] { SafetensorsReader::open(dir.file("model.safetensors.index.json")); },
-                                {"model.safetensors.index.json", "'ghost'", "model-00002-of-00002.safetensors"},
-                                "tensor missing from shard");
+        expect_error_mentioning(
+            [&] { SafetensorsReader::open(dir.file("model.safetensors.index.json")); },
+            {"model.safetensors.index.json", "'ghost'", "model-00002-of-00002.safetensors"},
+            "tensor missing from shard");
     }
     {
         ScratchDir dir;
@@ -251,45 +259,93 @@ struct BadFile {
     std::vector<std::string> items;  // besides the file name
 };
 
-Bytes with_w(const json& w_entry, const Bytes& data) { return safetensors_with_header(json{{"w", w_entry}}, data); }
+Bytes with_w(const json& w_entry, const Bytes& data) {
+    return safetensors_with_header(json{{"w", w_entry}}, data);
+}
 
 std::vector<BadFile> bad_files() {
     const Bytes data16(16, 0);
     return {
-        {"too_short", [] { return Bytes{1, 2, 3, 4, 5}; }, {"8-byte"}},
+        {"too_short",
+         [] {
+             return Bytes{1, 2, 3, 4, 5};
+         },
+         {"8-byte"}},
         {"empty", [] { return Bytes{}; }, {"8-byte"}},
         {"header_past_end", [] { return raw_safetensors("{}", {}, 1000); }, {"header length 1000"}},
         {"header_absurd", [] { return raw_safetensors("{}", {}, uint64_t{1} << 40); }, {"absurd"}},
         {"header_not_json", [] { return raw_safetensors("{\"w\": [1, ", {}); }, {"not valid JSON"}},
         {"header_not_utf8", [] { return raw_safetensors("{\"\xff\": 1}", {}); }, {"not valid JSON"}},
         {"header_not_object", [] { return raw_safetensors("[1, 2]", {}); }, {"not a JSON object"}},
-        {"entry_not_object", [] { return safetensors_with_header(json{{"w", 3}}, {}); }, {"'w'"}},
-        {"missing_dtype", [=] { return safetensors_with_header(json{{"w", {{"shape", {4}}, {"data_offsets", {0, 16}}}}}, data16); },
+        {"entry_not_object",
+         [] {
+             return safetensors_with_header(json{{"w", 3}}, {});
+         },
+         {"'w'"}},
+        {"missing_dtype",
+         [=] {
+             return safetensors_with_header(json{{"w", {{"shape", {4}}, {"data_offsets", {0, 16}}}}}, data16);
+         },
          {"'w'", "'dtype'"}},
-        {"missing_shape", [=] { return safetensors_with_header(json{{"w", {{"dtype", "F32"}, {"data_offsets", {0, 16}}}}}, data16); },
+        {"missing_shape",
+         [=] {
+             return safetensors_with_header(json{{"w", {{"dtype", "F32"}, {"data_offsets", {0, 16}}}}},
+                                            data16);
+         },
          {"'w'", "'shape'"}},
-        {"missing_offsets", [=] { return safetensors_with_header(json{{"w", {{"dtype", "F32"}, {"shape", {4}}}}}, data16); },
+        {"missing_offsets",
+         [=] {
+             return safetensors_with_header(json{{"w", {{"dtype", "F32"}, {"shape", {4}}}}}, data16);
+         },
          {"'w'", "'data_offsets'"}},
-        {"dtype_f64", [=] { return with_w(entry("F64", {2}, 0, 16), data16); },
+        {"dtype_f64",
+         [=] { return with_w(entry("F64", {2}, 0, 16), data16); },
          {"unsupported dtype 'F64'", "'w'", "supported: F32, F16, BF16"}},
-        {"dtype_not_string", [=] { return with_w({{"dtype", 5}, {"shape", {4}}, {"data_offsets", {0, 16}}}, data16); },
+        {"dtype_not_string",
+         [=] {
+             return with_w({{"dtype", 5}, {"shape", {4}}, {"data_offsets", {0, 16}}}, data16);
+         },
          {"'w'", "dtype"}},
-        {"shape_negative", [=] { return with_w({{"dtype", "F32"}, {"shape", {-4}}, {"data_offsets", {0, 16}}}, data16); },
+        {"shape_negative",
+         [=] {
+             return with_w({{"dtype", "F32"}, {"shape", {-4}}, {"data_offsets", {0, 16}}}, data16);
+         },
          {"'w'", "shape"}},
-        {"shape_float", [=] { return with_w({{"dtype", "F32"}, {"shape", {4.5}}, {"data_offsets", {0, 16}}}, data16); },
+        {"shape_float",
+         [=] {
+             return with_w({{"dtype", "F32"}, {"shape", {4.5}}, {"data_offsets", {0, 16}}}, data16);
+         },
          {"'w'", "shape"}},
-        {"shape_huge", [=] { return with_w(entry("F32", {int64_t{1} << 40, int64_t{1} << 40}, 0, 16), data16); },
+        {"shape_huge",
+         [=] {
+             return with_w(entry("F32", {int64_t{1} << 40, int64_t{1} << 40}, 0, 16), data16);
+         },
          {"'w'", "too large"}},
-        {"offsets_three", [=] { return with_w({{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 8, 16}}}, data16); },
+        {"offsets_three",
+         [=] {
+             return with_w({{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 8, 16}}}, data16);
+         },
          {"'w'", "data_offsets"}},
-        {"offsets_out_of_bounds", [=] { return with_w(entry("F32", {8}, 0, 32), data16); }, {"'w'", "out of bounds"}},
-        {"offsets_begin_after_end", [=] { return with_w(entry("F32", {0}, 12, 8), data16); }, {"'w'", "begin > end"}},
-        {"size_mismatch", [=] { return with_w(entry("BF16", {3}, 0, 8), data16); }, {"'w'", "BF16", "needs 6"}},
+        {"offsets_out_of_bounds",
+         [=] { return with_w(entry("F32", {8}, 0, 32), data16); },
+         {"'w'", "out of bounds"}},
+        {"offsets_begin_after_end",
+         [=] { return with_w(entry("F32", {0}, 12, 8), data16); },
+         {"'w'", "begin > end"}},
+        {"size_mismatch",
+         [=] { return with_w(entry("BF16", {3}, 0, 8), data16); },
+         {"'w'", "BF16", "needs 6"}},
         {"overlap",
-         [=] { return safetensors_with_header(json{{"a", entry("F32", {2}, 0, 8)}, {"b", entry("F32", {2}, 4, 12)}}, data16); },
+         [=] {
+             return safetensors_with_header(
+                 json{{"a", entry("F32", {2}, 0, 8)}, {"b", entry("F32", {2}, 4, 12)}}, data16);
+         },
          {"'a'", "'b'", "overlap"}},
         {"metadata_not_string",
-         [=] { return safetensors_with_header(json{{"__metadata__", {{"k", 1}}}, {"w", entry("F32", {4}, 0, 16)}}, data16); },
+         [=] {
+             return safetensors_with_header(
+                 json{{"__metadata__", {{"k", 1}}}, {"w", entry("F32", {4}, 0, 16)}}, data16);
+         },
          {"__metadata__", "'k'"}},
     };
 }
@@ -314,8 +370,10 @@ TEST(Safetensors, ValidOddLayoutsAreAccepted) {
     std::memcpy(data.data() + 10, x, 8);
     const uint16_t h[2] = {0x3c00, 0xc000};  // fp16 1.0, -2.0
     std::memcpy(data.data() + 2, h, 4);
-    json header = {{"x", entry("F32", {2}, 10, 18)}, {"h", entry("F16", {2}, 2, 6)},
-                   {"e1", entry("F32", {0}, 10, 10)}, {"e2", entry("BF16", {0, 5}, 10, 10)}};
+    json header = {{"x", entry("F32", {2}, 10, 18)},
+                   {"h", entry("F16", {2}, 2, 6)},
+                   {"e1", entry("F32", {0}, 10, 10)},
+                   {"e2", entry("BF16", {0, 5}, 10, 10)}};
     write_bytes(path, raw_safetensors(header.dump() + " ", data));  // header length odd-sized
     SafetensorsReader reader = SafetensorsReader::open(path);
     EXPECT_EQ(reader.load_vector("x", 2), (std::vector<float>{2.0f, -4.0f}));
@@ -386,7 +444,8 @@ TEST(Safetensors, MutatedFilesNeverCrash) {
                 bytes[rng() % header_end] ^= static_cast<uint8_t>(1u << (rng() % 8));
                 break;
             case 2:  // overwrite a header byte with a JSON-significant character
-                bytes[8 + rng() % (header_end - 8)] = static_cast<uint8_t>("{}[],:\"0123456789-e. "[rng() % 21]);
+                bytes[8 + rng() % (header_end - 8)] =
+                    static_cast<uint8_t>("{}[],:\"0123456789-e. "[rng() % 21]);
                 break;
             default:  // several random byte changes anywhere
                 for (int k = 0; k < 4; ++k) bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng());
