@@ -69,23 +69,31 @@ void apply_rope(float* x, int64_t rows, int64_t heads, const RopeTable& t) {
 }
 
 // Causal attention of T query rows at positions pos0..pos0+T-1 over keys/values at positions
-// 0..pos0+T-1. q/out: [T x q_dim]; keys/values: rows with stride kv_dim. Per head and block of query rows,
-// scores come from one sgemm, the masked softmax runs in an OpenMP loop, and one sgemm applies them to V.
+// 0..pos0+T-1. q/out: [T x q_dim]; keys/values: rows with stride kv_dim. Work items are (head, block of
+// query rows), spread over OpenMP threads in one parallel region; inside it each item runs two sgemm
+// calls (scores = Q K^T, out = P V; OpenBLAS runs single-threaded inside a parallel region, so there
+// is no nested oversubscription) around a masked softmax. Keys beyond a block's last row are never
+// computed.
 void causal_attention(const ModelConfig& c, const float* q, int64_t T, const float* keys, const float* values,
-                      int64_t pos0, float* out, std::vector<float>& scores) {
+                      int64_t pos0, float* out) {
     const int64_t qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
     const int64_t group = c.num_heads / c.num_kv_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    scores.resize(static_cast<size_t>(std::min(kAttentionBlock, T) * (pos0 + T)));
-    for (int64_t h = 0; h < c.num_heads; ++h) {
-        const int64_t kvh = h / group;
-        for (int64_t i0 = 0; i0 < T; i0 += kAttentionBlock) {
+    const int64_t blocks = (T + kAttentionBlock - 1) / kAttentionBlock;
+    const int64_t items = c.num_heads * blocks;
+    const bool parallel = items > 1 && T * (pos0 + T) * c.num_heads >= kParallelMin;
+#pragma omp parallel if (parallel)
+    {
+        std::vector<float> scores(static_cast<size_t>(std::min(kAttentionBlock, T) * (pos0 + T)));
+#pragma omp for schedule(dynamic)
+        for (int64_t item = 0; item < items; ++item) {
+            const int64_t h = item % c.num_heads, kvh = h / group;
+            const int64_t i0 = (blocks - 1 - item / c.num_heads) * kAttentionBlock;  // longest blocks first
             const int64_t rows = std::min(kAttentionBlock, T - i0);
             const int64_t keys_seen = pos0 + i0 + rows;
             float* s = scores.data();
             sgemm(false, true, rows, keys_seen, hd, scale, q + i0 * qd + h * hd, qd, keys + kvh * hd, kvd, 0.0f, s,
                   keys_seen);
-#pragma omp parallel for schedule(static) if (rows * keys_seen >= kParallelMin)
             for (int64_t r = 0; r < rows; ++r) {
                 float* row = s + r * keys_seen;
                 const int64_t visible = pos0 + i0 + r + 1;
@@ -242,7 +250,7 @@ Model Model::load(const std::string& dir, const LinearSource& source) {
 // ---- forward -----------------------------------------------------------------------------------------
 
 struct Model::Workspace {
-    std::vector<float> normed, q, k, v, attn, tmp, ff1, ff2, scores;
+    std::vector<float> normed, q, k, v, attn, tmp, ff1, ff2;
     void reserve(const ModelConfig& c, int64_t rows) {
         auto fit = [](std::vector<float>& b, int64_t n) {
             if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
@@ -337,7 +345,7 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
             keys = ck.ptr();
             values = cv.ptr();
         }
-        causal_attention(c, q, seq, keys, values, cache ? pos0 : 0, ws.attn.data() + s * seq * qd, ws.scores);
+        causal_attention(c, q, seq, keys, values, cache ? pos0 : 0, ws.attn.data() + s * seq * qd);
     }
     observe({&b.o}, ws.attn.data(), qd);
     b.o.forward(ws.attn.data(), rows, ws.tmp.data());

@@ -150,6 +150,21 @@ TEST(Model, ObserverInputIsWhatTheLinearMultiplies) {
     }
 }
 
+TEST(Model, LongPrefillMatchesIncrementalDecoding) {
+    // 300 tokens: several attention blocks of query rows, threaded; decoding one token at a time takes
+    // the single-row path.
+    Model model = Model::load(golden_dir("llama_gqa"));
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 300; ++i) tokens.push_back(3 + (i * 29) % 90);
+    Matrix prefill = model.forward(tokens);
+    KvCache cache = model.new_cache(300);
+    const float tolerance = 1e-4f * max_abs(prefill);
+    for (size_t t = 0; t < tokens.size(); ++t) {
+        Matrix step = model.forward({tokens[t]}, cache);
+        for (int64_t k = 0; k < step.cols; ++k) ASSERT_NEAR(step(0, k), prefill(static_cast<int64_t>(t), k), tolerance);
+    }
+}
+
 TEST(Model, SaveRoundTrip) {
     Model model = Model::load(golden_dir("opt_proj"));
     test::ScratchDir dir("save");
