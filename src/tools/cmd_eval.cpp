@@ -12,6 +12,7 @@
 #include "io/tokenizer.h"
 #include "model/model.h"
 #include "tools/command.h"
+#include "tools/model_loading.h"
 
 namespace pbs2p::tools {
 namespace {
@@ -41,8 +42,8 @@ int run(const EvalCliOptions& o) {
     const auto start = std::chrono::steady_clock::now();
     const PerplexityProtocol protocol = parse_protocol(o.protocol);
     const std::string text = read_text_file(o.text);
-    const Model model = Model::load(o.model);
-    const auto tokenizer = load_tokenizer(o.model);
+    const Model model = load_model_for_cli(o.model);
+    const auto tokenizer = load_tokenizer(model_directory(o.model));
     PBS2P_CHECK(tokenizer->vocab_size() <= model.config().vocab_size,
                 "{}: tokenizer has {} tokens but the model's vocabulary is {}", o.model, tokenizer->vocab_size(),
                 model.config().vocab_size);
@@ -59,7 +60,7 @@ int run(const EvalCliOptions& o) {
         out["perplexity"] = to_json(r);
         summary = fmt::format("{}: {}\n", o.model, describe(r));
     } else {
-        const Model reference = Model::load(o.reference);
+        const Model reference = load_model_for_cli(o.reference);
         KlResult r = evaluate_kl(model, reference, tokens, tokenizer->bos_id(), options);
         out["perplexity"] = to_json(r.model);
         out["reference"] = {{"model", o.reference}, {"perplexity", to_json(r.reference)}};

@@ -9,6 +9,7 @@
 #include "io/tokenizer.h"
 #include "model/model.h"
 #include "tools/command.h"
+#include "tools/model_loading.h"
 
 namespace pbs2p::tools {
 namespace {
@@ -25,8 +26,8 @@ struct GenerateCliOptions {
 
 int run(const GenerateCliOptions& o) {
     apply_common_options(o.common);
-    const Model model = Model::load(o.model);
-    const auto tokenizer = load_tokenizer(o.model);
+    const Model model = load_model_for_cli(o.model);
+    const auto tokenizer = load_tokenizer(model_directory(o.model));
     const std::vector<int32_t> prompt = tokenizer->encode(o.prompt, true);
     PBS2P_CHECK(!prompt.empty(), "--prompt: empty prompt");
     GenerateOptions options;
