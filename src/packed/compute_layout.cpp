@@ -17,6 +17,8 @@ ComputeLayout make_compute_layout(const PackedLayer& layer) {
     c.kept_scale.assign(static_cast<size_t>(c.row_blocks * scale_groups * kRowBlock), 0.0f);
     c.sign_scale.assign(c.kept_scale.size(), 0.0f);
     const int kept = d.keep_per_8();
+    // Row blocks own disjoint groups and scales: decoded in parallel.
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < d.rows; ++i) {
         const int64_t rb = i / kRowBlock, r = i % kRowBlock;
         for (int64_t g = 0; g < groups; ++g) {

@@ -1,7 +1,8 @@
 // AVX2/FMA kernels over the compute layout (row blocks of 32 rows, keep and sign bitplanes per 8 columns).
 //
-// avx2_f32 : fp32 activations. Per group of 8 activations a 256-entry table of all subset sums; each row
-//            needs two gathers per group (keep byte, sign byte), 8 rows per gather.
+// avx2_f32 : fp32 activations. Few tokens: per group of 8 activations a 256-entry table of all subset sums;
+//            each row needs two gathers per group (keep byte, sign byte), 8 rows per gather. Many tokens:
+//            panels of rows decoded once to fp32 and multiplied with sgemm.
 // avx2_q8  : int8 activations (one scale per chunk of <= 256 columns inside a scale group). T-MAC-style
 //            lookup: per 4 activations a 16-entry int16 table of subset sums, split into low and high
 //            bytes, looked up for 32 rows at once with pshufb; int16 accumulation per chunk (|sum| <= 32
@@ -15,6 +16,7 @@
 
 #include "core/tensor.h"
 #include "packed/packed_kernels.h"
+#include "packed/panel_gemm.h"
 
 namespace pbs2p {
 
@@ -78,8 +80,45 @@ void f32_row_block(const ComputeLayout& c, const float* tables, int64_t rb, floa
     for (int q = 0; q < 4; ++q) _mm256_storeu_ps(out32 + 8 * q, y[q]);
 }
 
+// Rows [r0, r1) of W_hat (r0 a multiple of 32) expanded to fp32 (mu +- alpha or 0), row-major with leading
+// dimension cols. One keep/sign byte pair -> 8 floats via per-lane bit tests.
+void decode_f32_rows(const ComputeLayout& c, int64_t r0, int64_t r1, float* panel) {
+    const int64_t cols = c.cols, per_scale = c.scale_group / kPackedGroup;
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const int64_t rb0 = r0 / kRowBlock, rb_end = (r1 + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel for schedule(static)
+    for (int64_t rb = rb0; rb < rb_end; ++rb) {
+        const ComputeGroup* blk = c.block(rb);
+        const float* ks = c.kept_scales(rb);
+        const float* ss = c.sign_scales(rb);
+        const int64_t n = std::min<int64_t>(kRowBlock, r1 - rb * kRowBlock);
+        for (int64_t r = 0; r < n; ++r) {
+            float* out = panel + (rb * kRowBlock + r - r0) * cols;
+            for (int64_t s = 0; s < c.scale_groups_per_row(); ++s) {
+                const __m256 kept = _mm256_set1_ps(ks[s * kRowBlock + r]);
+                const __m256 sign = _mm256_set1_ps(ss[s * kRowBlock + r]);
+                for (int64_t g = s * per_scale; g < (s + 1) * per_scale; ++g) {
+                    const __m256i kb = _mm256_and_si256(_mm256_set1_epi32(blk[g].keep[r]), bits);
+                    const __m256i sb = _mm256_and_si256(_mm256_set1_epi32(blk[g].sign[r]), bits);
+                    const __m256 km = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kb, bits));
+                    const __m256 sm = _mm256_castsi256_ps(_mm256_cmpeq_epi32(sb, bits));
+                    _mm256_storeu_ps(out + g * kPackedGroup,
+                                     _mm256_add_ps(_mm256_and_ps(km, kept), _mm256_and_ps(sm, sign)));
+                }
+            }
+        }
+    }
+}
+
+constexpr int64_t kDecodeMinTokens = 8;  // from this many tokens on, decode panels and use sgemm
+
 void avx2_f32_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* y) {
     const ComputeLayout& c = w.compute;
+    if (tokens >= kDecodeMinTokens) {
+        panel_gemm(c.rows, c.cols, kRowBlock, x, tokens, y,
+                   [&](int64_t r0, int64_t r1, float* panel) { decode_f32_rows(c, r0, r1, panel); });
+        return;
+    }
     const int64_t groups = c.groups_per_row();
     AlignedVector<float> tables(static_cast<size_t>(groups * kF32TableSize));
 #pragma omp parallel

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "packed/packed_kernels.h"
+#include "packed/panel_gemm.h"
 #include "packed/random_layout.h"
 
 namespace pbs2p {
@@ -100,6 +101,36 @@ TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
                     }
             }
         }
+    }
+}
+
+// More rows than one decoded fp32 panel holds (panel boundaries and a partial last row block), and token
+// counts on both sides of the table/decode switch; kernels against the reference kernel.
+TEST(PackedKernels, ManyRowPanelsMatchReference) {
+    const int64_t rows = 1100, cols = 2048;
+    ASSERT_GT(rows * cols * 4, kPanelBytes);
+    const PackedMatrix w = make_packed_matrix(random_packed_layer(rows, cols, 5, cols, 11));
+    for (int64_t tokens : {7, 9}) {
+        const std::vector<float> x = random_activations(tokens, cols, 12);
+        std::vector<float> expect(static_cast<size_t>(tokens * rows));
+        reference_gemm(w, x.data(), tokens, expect.data());
+        for (const PackedKernel& k : packed_kernels()) {
+            if (std::string(k.activations) != "f32") continue;
+            std::vector<float> y(expect.size(), std::nanf(""));
+            k.gemm(w, x.data(), tokens, y.data());
+            for (size_t at = 0; at < y.size(); ++at)
+                ASSERT_NEAR(y[at], expect[at], 1e-4 * (std::fabs(expect[at]) + 1.0)) << k.name << " tokens " << tokens
+                                                                                   << " at " << at;
+        }
+    }
+}
+
+TEST(PackedKernels, RandomPackedLayerIsValidAndRoundTrips) {
+    for (int n_keep : {1, 4, 5, 6, 8}) {
+        const PackedLayer layer = random_packed_layer(33, 264, n_keep, 88, 5);
+        EXPECT_NO_THROW(validate_layer(layer, "random"));
+        const PackedLayer again = encode_layer(decode_layer(layer));
+        EXPECT_EQ(again.codes, layer.codes) << n_keep;
     }
 }
 

@@ -1,0 +1,34 @@
+// Many-token products with weights held in a compact form: panels of rows are expanded to fp32 once and
+// multiplied with sgemm, so the expansion is amortised over all tokens while only one panel of fp32 weights
+// exists at a time. Expansion runs in the caller's OpenMP loops; sgemm is called outside any parallel region
+// (OpenBLAS threads itself, never nested inside our regions).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/blas.h"
+#include "core/tensor.h"
+
+namespace pbs2p {
+
+inline constexpr int64_t kPanelBytes = int64_t{8} << 20;  // target size of one fp32 panel
+
+// y[tokens x rows] = x[tokens x cols] * W^T. decode(r0, r1, panel) writes rows [r0, r1) of W as fp32,
+// row-major with leading dimension cols. Panels start at multiples of row_align rows.
+template <class Decode>
+void panel_gemm(int64_t rows, int64_t cols, int64_t row_align, const float* x, int64_t tokens, float* y,
+                Decode&& decode) {
+    const int64_t bytes_per_unit = row_align * cols * static_cast<int64_t>(sizeof(float));
+    const int64_t panel_rows = std::max<int64_t>(1, kPanelBytes / bytes_per_unit) * row_align;
+    thread_local AlignedVector<float> panel;
+    const auto need = static_cast<size_t>(std::min(panel_rows, rows) * cols);
+    if (panel.size() < need) panel.resize(need);
+    for (int64_t r0 = 0; r0 < rows; r0 += panel_rows) {
+        const int64_t r1 = std::min(rows, r0 + panel_rows);
+        decode(r0, r1, panel.data());
+        sgemm(false, true, tokens, r1 - r0, cols, 1.0f, x, cols, panel.data(), cols, 0.0f, y + r0, rows);
+    }
+}
+
+}  // namespace pbs2p
