@@ -273,7 +273,27 @@ void avx2_q8_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* 
     }
 }
 
-void avx2_q8_gemv(const PackedMatrix& w, const float* x, float* y) { avx2_q8_gemm(w, x, 1, y); }
+// One token: every thread builds the whole (small) table itself, so the call has a single fork/join and
+// no barrier between table build and lookups; row blocks are handed out dynamically, so a thread that the
+// OS preempts on a busy machine delays the call by at most one chunk of row blocks.
+void avx2_q8_gemv(const PackedMatrix& w, const float* x, float* y) {
+    const ComputeLayout& c = w.compute;
+    const int64_t n_scales = c.scale_groups_per_row() * chunks_per_scale(c);
+#pragma omp parallel
+    {
+        thread_local AlignedVector<uint8_t> tables;
+        thread_local std::vector<float> scales;
+        tables.resize(static_cast<size_t>(c.groups_per_row() * kQ8TableBytes));
+        scales.resize(static_cast<size_t>(n_scales));
+        for (int64_t chunk = 0; chunk < n_scales; ++chunk) build_q8_chunk(c, x, chunk, tables.data(), scales.data());
+        alignas(32) float out32[kRowBlock];
+#pragma omp for schedule(dynamic, 8) nowait
+        for (int64_t rb = 0; rb < c.row_blocks; ++rb) {
+            q8_row_block(c, tables.data(), scales.data(), rb, out32);
+            store_rows(out32, rb, c.rows, y);
+        }
+    }
+}
 
 }  // namespace
 
