@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/linear_kernel.h"
@@ -119,6 +120,8 @@ public:
         bool has_final_norm = true;
         Embedding lm_head;             // empty when tied to token_embedding
     };
+    // A model assembled from parts built in memory (synthetic benchmark models, tests); no file involved.
+    static Model from_parts(const ModelConfig& config, Parts parts);
 
 private:
     Model() = default;
@@ -147,5 +150,13 @@ Norm load_norm(const SafetensorsReader& tensors, const std::string& name, NormKi
 
 // Rotary inverse frequencies for the config (HF convention, with llama3/linear scaling).
 std::vector<float> rope_inverse_frequencies(const ModelConfig& config);
+
+inline Model Model::from_parts(const ModelConfig& config, Parts parts) {
+    Model model;
+    model.config_ = config;
+    model.parts_ = std::move(parts);
+    if (config.use_rope) model.rope_inv_freq_ = rope_inverse_frequencies(config);
+    return model;
+}
 
 }  // namespace pbs2p

@@ -1,0 +1,103 @@
+// Model-level speed, measured like llama-bench: prefill (pp: a prompt of P synthetic tokens from an empty
+// cache) and decode (tg: N tokens one at a time from an empty cache), each repeated R times after a warm-up,
+// reported as tokens/s mean and standard deviation over the repetitions. Logits are computed for the last
+// position only, as during generation.
+//
+// Synthetic models: LLaMA-shaped models with random weights built in memory, in fp32, bf16 or packed N:8
+// form, so that formats can be compared at a real model's shape without a checkpoint. Models with fewer
+// blocks than the real one are extrapolated from a per-block time (see extrapolate_blocks).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace pbs2p {
+
+struct BenchOptions {
+    int64_t prompt_tokens = 512;  // pp; 0 = skip
+    int64_t gen_tokens = 128;     // tg; 0 = skip
+    int repetitions = 5;
+    int warmup = 1;
+    uint64_t seed = 1;  // synthetic token ids
+};
+
+// Tokens/s of each repetition and their mean and sample standard deviation; seconds = mean run time.
+struct BenchStat {
+    std::vector<double> tokens_per_s;
+    double mean = 0.0, stddev = 0.0, seconds = 0.0;
+    bool measured() const { return !tokens_per_s.empty(); }
+};
+BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens);
+
+struct BenchResult {
+    std::string model;    // path or synthetic shape
+    std::string weights;  // "fp32", "bf16", "packed 4:8 (avx2_q8)", ...
+    int64_t blocks = 0;   // blocks in the measured model
+    int threads = 0;
+    int64_t weight_bytes = 0;  // Model::weight_bytes()
+    int64_t rss_bytes = 0;     // resident set size of the process with this model loaded
+    int64_t prompt_tokens = 0, gen_tokens = 0;
+    BenchStat prefill, decode;
+};
+
+BenchResult bench_model(const Model& model, const BenchOptions& options);
+
+// ---- synthetic models --------------------------------------------------------------------------------
+
+// "7b": LLaMA-7B (hidden 4096, 32 heads, FFN 11008, vocab 32000, 32 blocks); "tiny": a small LLaMA-shaped
+// model for tests. Throws for other names.
+ModelConfig synthetic_config(const std::string& shape);
+
+enum class SyntheticWeights { fp32, bf16, packed };
+
+struct SyntheticModelSpec {
+    std::string shape = "7b";
+    int64_t blocks = -1;  // -1 = the shape's own block count
+    SyntheticWeights weights = SyntheticWeights::fp32;
+    int n_keep = 4;       // packed: N of N:8, one (alpha, mu) pair per row
+    std::string kernel;   // packed kernel name, "" = fastest
+    uint64_t seed = 1;
+};
+
+// Random weights (uniform, scaled by 1/sqrt(fan-in)); norms are 1. Embedding and LM head are fp32 in every
+// form (as in packed models). Packed layers are random valid codes.
+Model make_synthetic_model(const SyntheticModelSpec& spec);
+std::string synthetic_weights_name(const SyntheticModelSpec& spec);
+
+// Per-run time split into a part outside the blocks (embedding, final norm, LM head: measured on a model with
+// 0 blocks) and a per-block part; tokens/s extrapolated to `target_blocks` blocks:
+//   t(B) = t_head + B * (t_measured - t_head) / blocks_measured.
+struct Extrapolated {
+    double block_seconds = 0.0;  // per block per run
+    double tokens_per_s = 0.0;   // at target_blocks
+};
+Extrapolated extrapolate_blocks(const BenchStat& measured, int64_t blocks_measured, const BenchStat& head_only,
+                                int64_t tokens, int64_t target_blocks);
+
+// One form of a synthetic comparison, extrapolated to target_blocks, with speed ratios against the fp32 and
+// bf16 forms of the same comparison (0 when that form was not measured). Ratio = this tokens/s / other
+// tokens/s; block ratios compare the per-block times alone (LM head excluded).
+struct FormComparison {
+    std::string weights;
+    int64_t blocks_measured = 0;
+    Extrapolated prefill, decode;
+    double prefill_vs_fp32 = 0, decode_vs_fp32 = 0, prefill_vs_bf16 = 0, decode_vs_bf16 = 0;
+    double decode_block_vs_fp32 = 0, decode_block_vs_bf16 = 0;
+    double prefill_block_vs_fp32 = 0, prefill_block_vs_bf16 = 0;
+};
+std::vector<FormComparison> compare_forms(const std::vector<BenchResult>& forms, const BenchResult& head_only,
+                                          int64_t target_blocks);
+
+// ---- reports -----------------------------------------------------------------------------------------
+
+// llama-bench-like table: one row per result and test (pp<P>, tg<N>).
+std::string bench_markdown(const std::vector<BenchResult>& results);
+std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks);
+// {"results": [...], "comparison": {"target_blocks": B, "forms": [...]}} (comparison omitted when empty).
+std::string bench_json(const std::vector<BenchResult>& results, const std::vector<FormComparison>& comparison = {},
+                       int64_t target_blocks = 0);
+
+}  // namespace pbs2p
