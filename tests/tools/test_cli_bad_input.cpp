@@ -260,15 +260,16 @@ TEST_F(CliBadPacked, IntactPackedModelRuns) {
     ASSERT_EQ(dense.exit_code, 0) << dense.describe();
     fs::copy_file(fixture("tiny_tokenizer.model"), tmp_ / "dense" / "tokenizer.model", fs::copy_options::overwrite_existing);
     model_ = tmp_ / "dense";
-    const CliRun expected = run_cli({"eval", model_.string(), "--text", text_.string(), "--ctx", "32", "--json"});
+    const CliRun expected =
+        run_cli({"eval", model_.string(), "--text", text_.string(), "--ctx", "32", "--json", "-t", "1"});
     ASSERT_EQ(expected.exit_code, 0) << expected.describe();
     const double expected_ppl = nlohmann::json::parse(expected.out).at("perplexity").at("ppl").get<double>();
     for (const fs::path& path : {packed_, file_}) {
-        const CliRun r = run_cli({"eval", path.string(), "--text", text_.string(), "--ctx", "32", "--json"});
+        const CliRun r = run_cli({"eval", path.string(), "--text", text_.string(), "--ctx", "32", "--json", "-t", "1"});
         ASSERT_EQ(r.exit_code, 0) << r.describe();
         const double ppl = nlohmann::json::parse(r.out).at("perplexity").at("ppl").get<double>();
         EXPECT_NEAR(ppl, expected_ppl, 0.05 * expected_ppl) << path;
-        const CliRun g = run_cli({"generate", path.string(), "-p", "the", "-n", "4", "--json"});
+        const CliRun g = run_cli({"generate", path.string(), "-p", "the", "-n", "4", "--json", "-t", "1"});
         EXPECT_EQ(g.exit_code, 0) << g.describe();
     }
 }
