@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -22,9 +23,17 @@ namespace pbs2p {
 
 namespace {
 
-double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+// Wall clock and process CPU time (all threads), in seconds.
+struct Clock {
+    double wall, cpu;
+    static Clock now() {
+        timespec ts{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return {std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(),
+                static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec)};
+    }
+    Clock operator-(const Clock& o) const { return {wall - o.wall, cpu - o.cpu}; }
+};
 
 std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab, uint64_t seed) {
     Rng rng(seed);
@@ -37,26 +46,26 @@ std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab, uint64_t seed) {
 KvCache* cache_of(const Model& model, KvCache& cache) { return model.num_blocks() > 0 ? &cache : nullptr; }
 
 // Prompt from an empty cache; logits of the last position only.
-double time_prefill(const Model& model, const std::vector<int32_t>& prompt) {
+Clock time_prefill(const Model& model, const std::vector<int32_t>& prompt) {
     KvCache cache = model.new_cache(static_cast<int64_t>(prompt.size()));
-    const double t0 = now_seconds();
+    const Clock t0 = Clock::now();
     const Matrix hidden = model.forward_hidden(prompt, cache_of(model, cache));
     const Matrix logits = model.final_logits(hidden, hidden.rows - 1, 1);
-    const double t1 = now_seconds();
+    const Clock t1 = Clock::now();
     PBS2P_CHECK(std::isfinite(logits.data[0]), "bench: prefill produced a non-finite logit");
     return t1 - t0;
 }
 
 // Tokens one at a time from an empty cache.
-double time_decode(const Model& model, const std::vector<int32_t>& tokens) {
+Clock time_decode(const Model& model, const std::vector<int32_t>& tokens) {
     KvCache cache = model.new_cache(static_cast<int64_t>(tokens.size()));
     float last = 0.0f;
-    const double t0 = now_seconds();
+    const Clock t0 = Clock::now();
     for (int32_t id : tokens) {
         const Matrix hidden = model.forward_hidden({id}, cache_of(model, cache));
         last = model.final_logits(hidden, 0, 1).data[0];
     }
-    const double t1 = now_seconds();
+    const Clock t1 = Clock::now();
     PBS2P_CHECK(std::isfinite(last), "bench: decoding produced a non-finite logit");
     return t1 - t0;
 }
@@ -64,16 +73,21 @@ double time_decode(const Model& model, const std::vector<int32_t>& tokens) {
 template <class Run>
 BenchStat repeat(const BenchOptions& o, int64_t tokens, Run&& run) {
     for (int i = 0; i < o.warmup; ++i) run();
-    std::vector<double> seconds;
-    for (int i = 0; i < o.repetitions; ++i) seconds.push_back(run());
-    return make_stat(seconds, tokens);
+    std::vector<double> wall, cpu;
+    for (int i = 0; i < o.repetitions; ++i) {
+        const Clock c = run();
+        wall.push_back(c.wall);
+        cpu.push_back(c.cpu);
+    }
+    return make_stat(wall, tokens, cpu);
 }
 
 }  // namespace
 
-BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens) {
+BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens, const std::vector<double>& cpu_seconds) {
     BenchStat s;
     if (seconds.empty()) return s;
+    for (double c : cpu_seconds) s.cpu_seconds += c / static_cast<double>(cpu_seconds.size());
     for (double sec : seconds) {
         s.tokens_per_s.push_back(static_cast<double>(tokens) / sec);
         s.seconds += sec / static_cast<double>(seconds.size());
@@ -252,24 +266,27 @@ Model make_synthetic_model(const SyntheticModelSpec& spec) {
 }
 
 Extrapolated extrapolate_blocks(const BenchStat& measured, int64_t blocks_measured, const BenchStat& head_only,
-                                int64_t tokens, int64_t target_blocks) {
+                                int64_t tokens, int64_t target_blocks, bool cpu_time) {
     Extrapolated e;
     if (!measured.measured() || !head_only.measured() || blocks_measured <= 0 || tokens <= 0) return e;
-    e.block_seconds = std::max(0.0, measured.seconds - head_only.seconds) / static_cast<double>(blocks_measured);
-    const double total = head_only.seconds + static_cast<double>(target_blocks) * e.block_seconds;
+    const double t = cpu_time ? measured.cpu_seconds : measured.seconds;
+    const double head = cpu_time ? head_only.cpu_seconds : head_only.seconds;
+    e.block_seconds = std::max(0.0, t - head) / static_cast<double>(blocks_measured);
+    const double total = head + static_cast<double>(target_blocks) * e.block_seconds;
     e.tokens_per_s = total > 0 ? static_cast<double>(tokens) / total : 0.0;
     return e;
 }
 
 std::vector<FormComparison> compare_forms(const std::vector<BenchResult>& forms, const BenchResult& head_only,
-                                          int64_t target_blocks) {
+                                          int64_t target_blocks, bool cpu_time) {
     std::vector<FormComparison> rows;
     for (const BenchResult& r : forms) {
         FormComparison f;
         f.weights = r.weights;
         f.blocks_measured = r.blocks;
-        f.prefill = extrapolate_blocks(r.prefill, r.blocks, head_only.prefill, r.prompt_tokens, target_blocks);
-        f.decode = extrapolate_blocks(r.decode, r.blocks, head_only.decode, r.gen_tokens, target_blocks);
+        f.prefill =
+            extrapolate_blocks(r.prefill, r.blocks, head_only.prefill, r.prompt_tokens, target_blocks, cpu_time);
+        f.decode = extrapolate_blocks(r.decode, r.blocks, head_only.decode, r.gen_tokens, target_blocks, cpu_time);
         rows.push_back(f);
     }
     auto ratio = [](double a, double b) { return a > 0 && b > 0 ? a / b : 0.0; };
@@ -302,33 +319,37 @@ std::string mib(int64_t bytes) { return fmt::format("{:.1f}", static_cast<double
 std::string ratio_cell(double r) { return r > 0 ? fmt::format("{:.2f}", r) : "-"; }
 
 nlohmann::json stat_json(const BenchStat& s, int64_t tokens) {
-    return {{"tokens", tokens}, {"tokens_per_s", s.mean}, {"stddev", s.stddev}, {"seconds", s.seconds},
+    return {{"tokens", tokens},           {"tokens_per_s", s.mean},
+            {"stddev", s.stddev},         {"seconds", s.seconds},
+            {"cpu_seconds", s.cpu_seconds}, {"tokens_per_cpu_s", s.cpu_tokens_per_s(tokens)},
             {"samples", s.tokens_per_s}};
 }
 
 }  // namespace
 
 std::string bench_markdown(const std::vector<BenchResult>& results) {
-    std::string out = "| model | weights | blocks | threads | weights MiB | RSS MiB | test | t/s |\n"
-                      "|---|---|---:|---:|---:|---:|---|---:|\n";
+    std::string out = "| model | weights | blocks | threads | weights MiB | RSS MiB | test | t/s | t/CPU-s |\n"
+                      "|---|---|---:|---:|---:|---:|---|---:|---:|\n";
     for (const BenchResult& r : results) {
-        const auto row = [&](const std::string& test, const BenchStat& s) {
-            out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.2f} ± {:.2f} |\n", r.model, r.weights, r.blocks,
-                               r.threads, mib(r.weight_bytes), mib(r.rss_bytes), test, s.mean, s.stddev);
+        const auto row = [&](const std::string& test, const BenchStat& s, int64_t tokens) {
+            out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.2f} ± {:.2f} | {:.2f} |\n", r.model, r.weights,
+                               r.blocks, r.threads, mib(r.weight_bytes), mib(r.rss_bytes), test, s.mean, s.stddev,
+                               s.cpu_tokens_per_s(tokens));
         };
-        if (r.prefill.measured()) row(fmt::format("pp{}", r.prompt_tokens), r.prefill);
-        if (r.decode.measured()) row(fmt::format("tg{}", r.gen_tokens), r.decode);
+        if (r.prefill.measured()) row(fmt::format("pp{}", r.prompt_tokens), r.prefill, r.prompt_tokens);
+        if (r.decode.measured()) row(fmt::format("tg{}", r.gen_tokens), r.decode, r.gen_tokens);
     }
     return out;
 }
 
-std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks) {
+std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks, bool cpu_time) {
     std::string out = fmt::format(
-        "Extrapolated to {} blocks: t = t(0 blocks) + {} x per-block time (measured blocks in column 2).\n\n"
+        "Extrapolated to {} blocks from {} time: t = t(0 blocks) + {} x per-block time (measured blocks in column "
+        "2).\n\n"
         "| weights | blocks measured | pp ms/block | tg ms/block | pp t/s @{} | tg t/s @{} | pp vs fp32 | tg vs fp32 "
         "| pp vs bf16 | tg vs bf16 | tg block vs fp32 | tg block vs bf16 |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        target_blocks, target_blocks, target_blocks, target_blocks);
+        target_blocks, cpu_time ? "process CPU" : "wall-clock", target_blocks, target_blocks, target_blocks);
     for (const FormComparison& f : rows)
         out += fmt::format("| {} | {} | {:.2f} | {:.3f} | {:.2f} | {:.3f} | {} | {} | {} | {} | {} | {} |\n", f.weights,
                            f.blocks_measured, 1e3 * f.prefill.block_seconds, 1e3 * f.decode.block_seconds,
@@ -339,7 +360,7 @@ std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t
 }
 
 std::string bench_json(const std::vector<BenchResult>& results, const std::vector<FormComparison>& comparison,
-                       int64_t target_blocks) {
+                       int64_t target_blocks, bool cpu_time) {
     nlohmann::json j;
     j["results"] = nlohmann::json::array();
     for (const BenchResult& r : results) {
@@ -367,7 +388,8 @@ std::string bench_json(const std::vector<BenchResult>& results, const std::vecto
                              {"decode_block_vs_fp32", f.decode_block_vs_fp32},
                              {"prefill_block_vs_bf16", f.prefill_block_vs_bf16},
                              {"decode_block_vs_bf16", f.decode_block_vs_bf16}});
-        j["comparison"] = {{"target_blocks", target_blocks}, {"forms", forms}};
+        j["comparison"] = {
+            {"target_blocks", target_blocks}, {"clock", cpu_time ? "process_cpu" : "wall"}, {"forms", forms}};
     }
     return j.dump(2);
 }

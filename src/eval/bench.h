@@ -24,13 +24,16 @@ struct BenchOptions {
     uint64_t seed = 1;  // synthetic token ids
 };
 
-// Tokens/s of each repetition and their mean and sample standard deviation; seconds = mean run time.
+// Tokens/s of each repetition (wall clock) and their mean and sample standard deviation; seconds = mean
+// wall time of a run. cpu_seconds = mean process CPU time of a run (all threads): on a machine shared with
+// other jobs, tokens per CPU-second of a single-thread run is steadier than wall-clock speed.
 struct BenchStat {
     std::vector<double> tokens_per_s;
-    double mean = 0.0, stddev = 0.0, seconds = 0.0;
+    double mean = 0.0, stddev = 0.0, seconds = 0.0, cpu_seconds = 0.0;
     bool measured() const { return !tokens_per_s.empty(); }
+    double cpu_tokens_per_s(int64_t tokens) const { return cpu_seconds > 0 ? tokens / cpu_seconds : 0.0; }
 };
-BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens);
+BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens, const std::vector<double>& cpu_seconds = {});
 
 struct BenchResult {
     std::string model;    // path or synthetic shape
@@ -74,8 +77,9 @@ struct Extrapolated {
     double block_seconds = 0.0;  // per block per run
     double tokens_per_s = 0.0;   // at target_blocks
 };
+// cpu_time: use cpu_seconds instead of wall seconds.
 Extrapolated extrapolate_blocks(const BenchStat& measured, int64_t blocks_measured, const BenchStat& head_only,
-                                int64_t tokens, int64_t target_blocks);
+                                int64_t tokens, int64_t target_blocks, bool cpu_time = false);
 
 // One form of a synthetic comparison, extrapolated to target_blocks, with speed ratios against the fp32 and
 // bf16 forms of the same comparison (0 when that form was not measured). Ratio = this tokens/s / other
@@ -89,15 +93,15 @@ struct FormComparison {
     double prefill_block_vs_fp32 = 0, prefill_block_vs_bf16 = 0;
 };
 std::vector<FormComparison> compare_forms(const std::vector<BenchResult>& forms, const BenchResult& head_only,
-                                          int64_t target_blocks);
+                                          int64_t target_blocks, bool cpu_time = false);
 
 // ---- reports -----------------------------------------------------------------------------------------
 
 // llama-bench-like table: one row per result and test (pp<P>, tg<N>).
 std::string bench_markdown(const std::vector<BenchResult>& results);
-std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks);
+std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks, bool cpu_time = false);
 // {"results": [...], "comparison": {"target_blocks": B, "forms": [...]}} (comparison omitted when empty).
 std::string bench_json(const std::vector<BenchResult>& results, const std::vector<FormComparison>& comparison = {},
-                       int64_t target_blocks = 0);
+                       int64_t target_blocks = 0, bool cpu_time = false);
 
 }  // namespace pbs2p

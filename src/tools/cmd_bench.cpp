@@ -30,6 +30,7 @@ struct BenchCliOptions {
     int repetitions = 5;
     std::string kernel;
     bool markdown = false;
+    bool cpu_time = false;
     CommonOptions common;
 };
 
@@ -65,6 +66,9 @@ int run(const BenchCliOptions& o) {
     options.gen_tokens = o.gen_tokens;
     options.repetitions = o.repetitions;
     const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+    if (!wait_policy && num_threads() > 1 && !o.common.json)
+        fmt::print(stderr, "bench: OMP_WAIT_POLICY is unset; on a machine shared with other jobs, threads spinning at "
+                           "barriers can stall every parallel region: consider OMP_WAIT_POLICY=passive\n");
     std::vector<BenchResult> results;
     std::vector<FormComparison> comparison;
     int64_t target_blocks = 0;
@@ -102,16 +106,16 @@ int run(const BenchCliOptions& o) {
             forms.push_back(r);
             results.push_back(r);
         }
-        comparison = compare_forms(forms, head, target_blocks);
+        comparison = compare_forms(forms, head, target_blocks, o.cpu_time);
     }
     if (o.common.json) {
-        fmt::print("{}\n", bench_json(results, comparison, target_blocks));
+        fmt::print("{}\n", bench_json(results, comparison, target_blocks, o.cpu_time));
         return 0;
     }
     fmt::print("threads {}, OMP_WAIT_POLICY {}, peak RSS {:.1f} MiB\n\n", num_threads(),
                wait_policy ? wait_policy : "(unset)", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
     fmt::print("{}", bench_markdown(results));
-    if (!comparison.empty()) fmt::print("\n{}", comparison_markdown(comparison, target_blocks));
+    if (!comparison.empty()) fmt::print("\n{}", comparison_markdown(comparison, target_blocks, o.cpu_time));
     return 0;
 }
 
@@ -139,6 +143,9 @@ CommandRegistrar registrar{
              ->check(CLI::PositiveNumber);
          app.add_option("--kernel", o->kernel, "Packed kernel (default: the fastest in this build)");
          app.add_flag("--markdown", o->markdown, "Markdown tables (the default output)");
+         app.add_flag("--cpu-time", o->cpu_time,
+                      "Synthetic comparison from process CPU time instead of wall-clock time (steadier on a busy "
+                      "machine with one thread)");
          add_common_options(app, o->common);
          return std::function<int()>([o] { return run(*o); });
      }}};

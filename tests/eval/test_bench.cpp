@@ -30,6 +30,13 @@ TEST(Bench, ExtrapolatesFromHeadAndPerBlockTime) {
     EXPECT_NEAR(e.block_seconds, 0.2, 1e-12);
     EXPECT_NEAR(e.tokens_per_s, 10.0 / 6.6, 1e-12);
     EXPECT_EQ(extrapolate_blocks(BenchStat{}, 4, make_stat({0.2}, 10), 10, 32).tokens_per_s, 0.0);
+    // From CPU time: 4 blocks 0.5 s of CPU, the head 0.1 s.
+    const BenchStat measured = make_stat({1.0, 3.0}, 10, {0.4, 0.6}), head = make_stat({0.2}, 10, {0.1});
+    EXPECT_DOUBLE_EQ(measured.cpu_seconds, 0.5);
+    EXPECT_DOUBLE_EQ(measured.cpu_tokens_per_s(10), 20.0);
+    const Extrapolated c = extrapolate_blocks(measured, 4, head, 10, 32, true);
+    EXPECT_NEAR(c.block_seconds, 0.1, 1e-12);
+    EXPECT_NEAR(c.tokens_per_s, 10.0 / 3.3, 1e-12);
 }
 
 TEST(Bench, CompareFormsGivesRatiosAgainstFp32AndBf16) {
