@@ -1,6 +1,7 @@
 #include "compress/binarizer.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/blas.h"
@@ -98,6 +99,118 @@ double arb1_error(const float* w, const uint8_t* m, int64_t n, const Arb1& p, co
             err += r * r;
         }
     return err;
+}
+
+namespace {
+
+// kLanes floats as a few 8-wide GCC vectors; double sums in 4-wide halves.
+typedef float f8 __attribute__((vector_size(32)));
+typedef double d4 __attribute__((vector_size(32)));
+typedef int i8v __attribute__((vector_size(32)));
+constexpr int kVecs = kLanes / 8;
+
+inline f8 load8(const float* p) {
+    f8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
+inline f8 splat8(float x) { return f8{x, x, x, x, x, x, x, x}; }
+// Exact float -> double widening of the low / high four lanes.
+inline d4 lo4(f8 v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4); }
+inline d4 hi4(f8 v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4); }
+// sgn(x) in {-1, 0, +1} (0 for 0 and NaN), as sgnf.
+inline f8 sgn8(f8 x) { return __builtin_convertvector((x < 0.0f) - (x > 0.0f), f8); }
+
+// Per-lane double accumulator: acc[2v], acc[2v+1] hold lanes 8v..8v+3, 8v+4..8v+7.
+struct LaneSum {
+    d4 acc[2 * kVecs] = {};
+    void add(int v, f8 x) {
+        acc[2 * v] += lo4(x);
+        acc[2 * v + 1] += hi4(x);
+    }
+    double operator[](int l) const { return acc[l / 4][l % 4]; }
+};
+
+void count_lanes(const float* m, int64_t n, double* cnt) {
+    LaneSum c;
+    for (int64_t j = 0; j < n; ++j)
+        for (int v = 0; v < kVecs; ++v) c.add(v, load8(m + j * kLanes + 8 * v));
+    for (int l = 0; l < kLanes; ++l) cnt[l] = c[l];
+}
+
+// Masked terms: m is 0/1, so m * x is x or a signed zero, and adding a zero leaves a sum unchanged.
+}  // namespace
+
+void arb1_init_lanes(const float* w, const float* m, int64_t n, Arb1Lanes& p, float* b) {
+    double cnt[kLanes];
+    count_lanes(m, n, cnt);
+    LaneSum sum, abs_sum;
+    for (int64_t j = 0; j < n; ++j)
+        for (int v = 0; v < kVecs; ++v) {
+            const int64_t k = j * kLanes + 8 * v;
+            sum.add(v, load8(m + k) * load8(w + k));
+        }
+    for (int l = 0; l < kLanes; ++l) p.mu[l] = cnt[l] > 0.0 ? static_cast<float>(sum[l] / cnt[l]) : 0.0f;
+    for (int64_t j = 0; j < n; ++j)
+        for (int v = 0; v < kVecs; ++v) {
+            const int64_t k = j * kLanes + 8 * v;
+            const f8 mk = load8(m + k), d = load8(w + k) - load8(p.mu + 8 * v);
+            const f8 ad = (f8)((i8v)d & 0x7fffffff);  // |d|
+            abs_sum.add(v, mk * ad);
+            store8(b + k, mk * sgn8(d));
+        }
+    for (int l = 0; l < kLanes; ++l) p.alpha[l] = cnt[l] > 0.0 ? static_cast<float>(abs_sum[l] / cnt[l]) : 0.0f;
+}
+
+void arb1_refine_lanes(const float* w, const float* m, int64_t n, int iters, Arb1Lanes& p, float* b) {
+    double cnt[kLanes];
+    count_lanes(m, n, cnt);
+    for (int64_t k = 0; k < n * kLanes; k += 8) store8(b + k, load8(m + k) * load8(b + k));
+    // One iteration: mu from the old (alpha, b); alpha from the new mu and the old b; b from the new mu.
+    // The b update of one iteration and the mu sum of the next are fused into one pass (same terms).
+    LaneSum s;
+    for (int64_t j = 0; j < n; ++j)
+        for (int v = 0; v < kVecs; ++v) {
+            const int64_t k = j * kLanes + 8 * v;
+            s.add(v, load8(m + k) * (load8(w + k) - load8(p.alpha + 8 * v) * load8(b + k)));
+        }
+    // The iteration is a deterministic map of (alpha, b); once it leaves both unchanged (bitwise) in every
+    // lane, all later iterations repeat it exactly, so stopping there gives the same result.
+    for (int it = 0; it < iters; ++it) {
+        for (int l = 0; l < kLanes; ++l) p.mu[l] = static_cast<float>(s[l] / cnt[l]);
+        LaneSum num;
+        f8 den[kVecs] = {};  // sum of b^2: small integers, exact in float
+        for (int64_t j = 0; j < n; ++j)
+            for (int v = 0; v < kVecs; ++v) {
+                const int64_t k = j * kLanes + 8 * v;
+                const f8 bk = load8(b + k);
+                num.add(v, bk * (load8(w + k) - load8(p.mu + 8 * v)));
+                den[v] += bk * bk;
+            }
+        float old_alpha[kLanes];
+        std::memcpy(old_alpha, p.alpha, sizeof old_alpha);
+        for (int l = 0; l < kLanes; ++l)
+            p.alpha[l] = static_cast<float>(num[l] / (static_cast<double>(den[l / 8][l % 8]) + 1e-8));
+        const bool last = it + 1 == iters;
+        s = LaneSum();
+        i8v sign_changed[kVecs] = {};
+        for (int64_t j = 0; j < n; ++j)
+            for (int v = 0; v < kVecs; ++v) {
+                const int64_t k = j * kLanes + 8 * v;
+                const f8 mk = load8(m + k), wk = load8(w + k);
+                const f8 bk = mk * sgn8(wk - load8(p.mu + 8 * v));
+                sign_changed[v] |= (i8v)bk ^ (i8v)load8(b + k);
+                store8(b + k, bk);
+                if (!last) s.add(v, mk * (wk - load8(p.alpha + 8 * v) * bk));
+            }
+        bool fixed = std::memcmp(old_alpha, p.alpha, sizeof old_alpha) == 0;
+        for (int v = 0; v < kVecs && fixed; ++v)
+            for (int l = 0; l < 8; ++l) fixed &= sign_changed[v][l] == 0;
+        if (fixed) break;
+    }
+    for (int l = 0; l < kLanes; ++l)
+        if (cnt[l] == 0.0) p.alpha[l] = p.mu[l] = 0.0f;
 }
 
 void arb2_fit(const float* w, const uint8_t* m, int64_t n, int iters, Arb2& p, int8_t* b1, int8_t* b2) {

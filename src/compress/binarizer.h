@@ -33,6 +33,20 @@ void arb1_refine(const float* w, const uint8_t* m, int64_t n, int iters, Arb1& p
 // Squared error over the masked entries of (alpha B + mu) against w.
 double arb1_error(const float* w, const uint8_t* m, int64_t n, const Arb1& p, const int8_t* b);
 
+// ---- row lanes: kLanes rows fitted together (entry j of lane l at [j * kLanes + l]) ----
+// Each lane performs exactly the operations of the scalar arb1_init / arb1_refine for its row, in the same
+// order (double accumulators, float terms), so the results are bit-identical to the scalar functions; the
+// lanes only share the instruction stream (SIMD across rows). Masks are 0/1 floats (never null here).
+constexpr int kLanes = 16;  // a multiple of 8
+struct Arb1Lanes {
+    float alpha[kLanes] = {};
+    float mu[kLanes] = {};
+};
+// Scalar arb1_init per lane; b gets -1/0/+1 as floats.
+void arb1_init_lanes(const float* w, const float* m, int64_t n, Arb1Lanes& p, float* b);
+// Scalar arb1_refine per lane (`iters` iterations, entries outside the mask get b = 0).
+void arb1_refine_lanes(const float* w, const float* m, int64_t n, int iters, Arb1Lanes& p, float* b);
+
 // ARB order 2 (shared mu; joint sign choice among {-a1-a2, -a1+a2, a1-a2, a1+a2}, first minimum wins).
 struct Arb2 {
     float alpha1 = 0.0f, alpha2 = 0.0f, mu = 0.0f;

@@ -330,14 +330,35 @@ void run_pbs2p(MethodContext& c) {
         const int64_t groups = width / sg;
         std::vector<Arb1> params(static_cast<size_t>(rows * groups));
         std::vector<int8_t> signs(static_cast<size_t>(rows * width));
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < rows; ++i)
-            for (int64_t g = 0; g < groups; ++g) {
-                const int64_t off = i * width + g * sg;
-                spbo_fit_row(block.row(i) + g * sg, keep.data() + off, score.row(i) + g * sg, sg, o.m_group, o.n_keep,
-                             sp, o.spbo_obs_update ? ginv.row(g * sg) + g * sg : nullptr, width,
-                             params[i * groups + g], signs.data() + off);
+        if (o.spbo_obs_update) {
+#pragma omp parallel for schedule(dynamic, 16)
+            for (int64_t i = 0; i < rows; ++i)
+                for (int64_t g = 0; g < groups; ++g) {
+                    const int64_t off = i * width + g * sg;
+                    spbo_fit_row(block.row(i) + g * sg, keep.data() + off, score.row(i) + g * sg, sg, o.m_group,
+                                 o.n_keep, sp, ginv.row(g * sg) + g * sg, width, params[i * groups + g],
+                                 signs.data() + off);
+                }
+        } else {
+            // kLanes rows at a time (SIMD across rows, bit-identical to the per-row fit); dynamic chunks
+            // balance the threads on a loaded machine (each batch is independent, so results do not change).
+            const int64_t batches = (rows + kLanes - 1) / kLanes;
+#pragma omp parallel
+            {
+                std::vector<Arb1> batch_params(kLanes);
+#pragma omp for schedule(dynamic, 4)
+                for (int64_t bi = 0; bi < batches; ++bi) {
+                    const int64_t i0 = bi * kLanes;
+                    const int count = static_cast<int>(std::min<int64_t>(kLanes, rows - i0));
+                    for (int64_t g = 0; g < groups; ++g) {
+                        const int64_t off = i0 * width + g * sg;
+                        spbo_fit_rows(block.row(i0) + g * sg, keep.data() + off, score.row(i0) + g * sg, width, count,
+                                      sg, o.m_group, o.n_keep, sp, batch_params.data(), signs.data() + off);
+                        for (int r = 0; r < count; ++r) params[(i0 + r) * groups + g] = batch_params[r];
+                    }
+                }
             }
+        }
         if (o.backbone == "arb-x")
             for (int64_t g = 0; g < groups; ++g) {
                 Matrix sub(rows, sg);

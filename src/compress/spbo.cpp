@@ -126,4 +126,86 @@ SpboRowResult spbo_fit_row(const float* w, const uint8_t* keep, const float* sco
     return result;
 }
 
+void spbo_fit_rows(const float* w, const uint8_t* keep, const float* score, int64_t ld, int count, int64_t n,
+                   int m_group, int n_keep, const SpboOptions& opt, Arb1* params, int8_t* b) {
+    PBS2P_CHECK(count >= 1 && count <= kLanes && !opt.obs_update, "spbo: bad lane batch ({} rows)", count);
+    const size_t len = static_cast<size_t>(n * kLanes);
+    // Interleave the rows; missing lanes repeat the last row (their results are discarded).
+    std::vector<float> wt(len), keep_t(len), mask(len), bt(len), b_one(len);
+    for (int l = 0; l < kLanes; ++l) {
+        const int64_t r = std::min(l, count - 1);
+        for (int64_t j = 0; j < n; ++j) {
+            wt[j * kLanes + l] = w[r * ld + j];
+            keep_t[j * kLanes + l] = keep[r * ld + j] ? 1.0f : 0.0f;
+        }
+    }
+    auto write_back = [&](const Arb1Lanes& p, const std::vector<float>& signs) {
+        for (int r = 0; r < count; ++r) {
+            params[r] = Arb1{p.alpha[r], p.mu[r]};
+            for (int64_t j = 0; j < n; ++j) b[r * ld + j] = static_cast<int8_t>(signs[j * kLanes + r]);
+        }
+    };
+    const bool run_steps = opt.steps >= 0;
+    const bool need_one_shot = !run_steps || opt.keep_best;
+    Arb1Lanes one;
+    if (need_one_shot) {
+        arb1_init_lanes(wt.data(), keep_t.data(), n, one, b_one.data());
+        arb1_refine_lanes(wt.data(), keep_t.data(), n, opt.inner_iters, one, b_one.data());
+        if (!run_steps) {
+            write_back(one, b_one);
+            return;
+        }
+    }
+    const int tau = opt.steps > 0 ? opt.steps : m_group - n_keep;
+    std::vector<int> step_of(len), row_steps(static_cast<size_t>(n));
+    for (int l = 0; l < kLanes; ++l) {
+        const int64_t r = std::min(l, count - 1);
+        spbo_schedule(keep + r * ld, score + r * ld, n, m_group, n_keep, tau, opt.global_schedule, row_steps.data());
+        for (int64_t j = 0; j < n; ++j) step_of[j * kLanes + l] = row_steps[j];
+    }
+    // Step 0: dense fit; then the pruned entries are introduced step by step. A lane whose row has no entry
+    // at step k skips that re-fit (as the per-row loop does): its state is restored afterwards.
+    std::fill(mask.begin(), mask.end(), 1.0f);
+    Arb1Lanes p;
+    arb1_init_lanes(wt.data(), mask.data(), n, p, bt.data());
+    arb1_refine_lanes(wt.data(), mask.data(), n, opt.inner_iters, p, bt.data());
+    std::vector<float> saved_b;
+    for (int k = 1; k <= tau; ++k) {
+        bool changed[kLanes] = {}, any = false, all = true;
+        for (int64_t j = 0; j < n; ++j)
+            for (int l = 0; l < kLanes; ++l)
+                if (step_of[j * kLanes + l] == k) {
+                    mask[j * kLanes + l] = 0.0f;
+                    changed[l] = true;
+                }
+        for (int l = 0; l < kLanes; ++l) any |= changed[l], all &= changed[l];
+        if (!any) continue;
+        const Arb1Lanes before = p;
+        if (!all) saved_b = bt;
+        arb1_refine_lanes(wt.data(), mask.data(), n, opt.inner_iters, p, bt.data());
+        if (!all)
+            for (int l = 0; l < kLanes; ++l)
+                if (!changed[l]) {
+                    p.alpha[l] = before.alpha[l];
+                    p.mu[l] = before.mu[l];
+                    for (int64_t j = 0; j < n; ++j) bt[j * kLanes + l] = saved_b[j * kLanes + l];
+                }
+    }
+    for (size_t k = 0; k < len; ++k)
+        if (keep_t[k] == 0.0f) bt[k] = 0.0f;
+    write_back(p, bt);
+    if (!need_one_shot) return;
+    // Keep the one-shot fit where its masked error is lower (the scalar error, so the choice is the same).
+    std::vector<int8_t> signs_one(static_cast<size_t>(n));
+    for (int r = 0; r < count; ++r) {
+        for (int64_t j = 0; j < n; ++j) signs_one[j] = static_cast<int8_t>(b_one[j * kLanes + r]);
+        const Arb1 o{one.alpha[r], one.mu[r]};
+        if (arb1_error(w + r * ld, keep + r * ld, n, o, signs_one.data()) <
+            arb1_error(w + r * ld, keep + r * ld, n, params[r], b + r * ld)) {
+            params[r] = o;
+            std::copy(signs_one.begin(), signs_one.end(), b + r * ld);
+        }
+    }
+}
+
 }  // namespace pbs2p

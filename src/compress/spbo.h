@@ -33,4 +33,10 @@ SpboRowResult spbo_fit_row(const float* w, const uint8_t* keep, const float* sco
                            int n_keep, const SpboOptions& opt, const double* ginv, int64_t ld_ginv, Arb1& params,
                            int8_t* b);
 
+// spbo_fit_row for `count` (1..kLanes) rows of one segment at once (SIMD across rows), bit-identical to
+// calling spbo_fit_row per row. Row r's data start at w + r * ld (same for keep, score, b); params[r] is
+// its result. Not for the OBS variant (opt.obs_update), which rewrites the targets per row.
+void spbo_fit_rows(const float* w, const uint8_t* keep, const float* score, int64_t ld, int count, int64_t n,
+                   int m_group, int n_keep, const SpboOptions& opt, Arb1* params, int8_t* b);
+
 }  // namespace pbs2p
