@@ -213,6 +213,50 @@ void arb1_refine_lanes(const float* w, const float* m, int64_t n, int iters, Arb
         if (cnt[l] == 0.0) p.alpha[l] = p.mu[l] = 0.0f;
 }
 
+void braq_lanes(const float* w, const float* m, const int* cols, int64_t count, int order, float* out, double* err) {
+    LaneSum cnt_sum;
+    for (int64_t c = 0; c < count; ++c)
+        for (int v = 0; v < kVecs; ++v) {
+            const int64_t k = static_cast<int64_t>(cols[c]) * kLanes + 8 * v;
+            cnt_sum.add(v, load8(m + k));
+            store8(out + k, splat8(0.0f));
+        }
+    for (int pass = 0; pass < order; ++pass) {
+        LaneSum sum, abs_sum;
+        for (int64_t c = 0; c < count; ++c)
+            for (int v = 0; v < kVecs; ++v) {
+                const int64_t k = static_cast<int64_t>(cols[c]) * kLanes + 8 * v;
+                sum.add(v, load8(m + k) * (load8(w + k) - load8(out + k)));
+            }
+        float mu[kLanes], alpha[kLanes];
+        for (int l = 0; l < kLanes; ++l) mu[l] = static_cast<float>(sum[l] / cnt_sum[l]);
+        for (int64_t c = 0; c < count; ++c)
+            for (int v = 0; v < kVecs; ++v) {
+                const int64_t k = static_cast<int64_t>(cols[c]) * kLanes + 8 * v;
+                const f8 d = load8(w + k) - load8(out + k) - load8(mu + 8 * v);
+                abs_sum.add(v, load8(m + k) * (f8)((i8v)d & 0x7fffffff));
+            }
+        for (int l = 0; l < kLanes; ++l) alpha[l] = static_cast<float>(abs_sum[l] / cnt_sum[l]);
+        for (int64_t c = 0; c < count; ++c)
+            for (int v = 0; v < kVecs; ++v) {
+                const int64_t k = static_cast<int64_t>(cols[c]) * kLanes + 8 * v;
+                const f8 o = load8(out + k), d = load8(w + k) - o - load8(mu + 8 * v);
+                const f8 upd = o + (load8(alpha + 8 * v) * sgn8(d) + load8(mu + 8 * v));
+                store8(out + k, load8(m + k) != 0.0f ? upd : o);
+            }
+    }
+    d4 e[2 * kVecs] = {};
+    for (int64_t c = 0; c < count; ++c)
+        for (int v = 0; v < kVecs; ++v) {
+            const int64_t k = static_cast<int64_t>(cols[c]) * kLanes + 8 * v;
+            const f8 r = load8(m + k) * (load8(w + k) - load8(out + k));
+            const d4 rl = lo4(r), rh = hi4(r);
+            e[2 * v] += rl * rl;
+            e[2 * v + 1] += rh * rh;
+        }
+    for (int l = 0; l < kLanes; ++l) err[l] = cnt_sum[l] > 0.0 ? e[l / 4][l % 4] : 0.0;
+}
+
 void arb2_fit(const float* w, const uint8_t* m, int64_t n, int iters, Arb2& p, int8_t* b1, int8_t* b2) {
     p = Arb2{};
     Arb1 first, second;

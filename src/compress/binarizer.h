@@ -47,6 +47,11 @@ void arb1_init_lanes(const float* w, const float* m, int64_t n, Arb1Lanes& p, fl
 // Scalar arb1_refine per lane (`iters` iterations, entries outside the mask get b = 0).
 void arb1_refine_lanes(const float* w, const float* m, int64_t n, int iters, Arb1Lanes& p, float* b);
 
+// Scalar braq_row per lane, over the listed columns only (ascending; every other column must be outside
+// the mask in every lane, so skipping it changes nothing). out (n * kLanes) is scratch/output for the
+// listed columns; err[l] = the lane's squared error, bit-identical to braq_row on that row.
+void braq_lanes(const float* w, const float* m, const int* cols, int64_t count, int order, float* out, double* err);
+
 // ARB order 2 (shared mu; joint sign choice among {-a1-a2, -a1+a2, a1-a2, a1+a2}, first minimum wins).
 struct Arb2 {
     float alpha1 = 0.0f, alpha2 = 0.0f, mu = 0.0f;

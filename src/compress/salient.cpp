@@ -131,28 +131,55 @@ std::vector<int> rank_columns(const Matrix& t, const Mask* allowed) {
     return order;
 }
 
+namespace {
+
+// Rows [i0, i0 + kLanes) of t (missing rows repeat the last one) and the allowed flags, interleaved.
+void interleave_rows(const Matrix& t, const Mask* allowed, int64_t i0, std::vector<float>& wt, std::vector<float>& mt) {
+    const int64_t width = t.cols;
+    wt.resize(static_cast<size_t>(width * kLanes));
+    mt.resize(wt.size());
+    for (int l = 0; l < kLanes; ++l) {
+        const int64_t i = std::min<int64_t>(i0 + l, t.rows - 1);
+        for (int64_t j = 0; j < width; ++j) {
+            wt[j * kLanes + l] = t(i, j);
+            mt[j * kLanes + l] = allowed_at(allowed, i * width + j) ? 1.0f : 0.0f;
+        }
+    }
+}
+
+}  // namespace
+
 int search_salient_count(const Matrix& t, const Mask* allowed, const std::vector<int>& ranked, int up_lim) {
     const int64_t rows = t.rows, width = t.cols;
     const int max_count = static_cast<int>(std::min<int64_t>(up_lim - 1, width - 1));
     if (max_count < 1) return 0;
     std::vector<double> err(static_cast<size_t>(max_count) * rows);
+    // Column lists of the salient set and of the rest for every candidate count (ascending, as the
+    // per-row BRAQ sums run), shared by all rows.
+    std::vector<std::vector<int>> sal_cols(static_cast<size_t>(max_count)), rest_cols(sal_cols.size());
+    {
+        std::vector<uint8_t> is_sal(static_cast<size_t>(width), 0);
+        for (int c = 1; c <= max_count; ++c) {
+            is_sal[ranked[c - 1]] = 1;
+            for (int j = 0; j < width; ++j) (is_sal[j] ? sal_cols : rest_cols)[c - 1].push_back(j);
+        }
+    }
+    const int64_t batches = (rows + kLanes - 1) / kLanes;
 #pragma omp parallel
     {
-        std::vector<uint8_t> sal(static_cast<size_t>(width)), rest(static_cast<size_t>(width));
-        std::vector<float> out(static_cast<size_t>(width));
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < rows; ++i) {
-            const float* x = t.row(i);
-            for (int64_t j = 0; j < width; ++j) {
-                sal[j] = 0;
-                rest[j] = allowed_at(allowed, i * width + j);
-            }
+        std::vector<float> wt, mt, out(static_cast<size_t>(width * kLanes));
+        double e_sal[kLanes], e_rest[kLanes];
+#pragma omp for schedule(dynamic, 2)
+        for (int64_t bi = 0; bi < batches; ++bi) {
+            const int64_t i0 = bi * kLanes;
+            interleave_rows(t, allowed, i0, wt, mt);
             for (int c = 1; c <= max_count; ++c) {
-                const int col = ranked[c - 1];
-                sal[col] = rest[col];
-                rest[col] = 0;
-                err[static_cast<size_t>(c - 1) * rows + i] =
-                    braq_row(x, sal.data(), width, 2, out.data()) + braq_row(x, rest.data(), width, 2, out.data());
+                const auto& sc = sal_cols[c - 1];
+                const auto& rc = rest_cols[c - 1];
+                braq_lanes(wt.data(), mt.data(), sc.data(), static_cast<int64_t>(sc.size()), 2, out.data(), e_sal);
+                braq_lanes(wt.data(), mt.data(), rc.data(), static_cast<int64_t>(rc.size()), 2, out.data(), e_rest);
+                for (int l = 0; l < kLanes && i0 + l < rows; ++l)
+                    err[static_cast<size_t>(c - 1) * rows + i0 + l] = e_sal[l] + e_rest[l];
             }
         }
     }
