@@ -1,4 +1,5 @@
 #include "compress/binarizer.h"
+#include "compress/lanes.h"
 
 #include <cmath>
 #include <cstring>
@@ -103,34 +104,7 @@ double arb1_error(const float* w, const uint8_t* m, int64_t n, const Arb1& p, co
 
 namespace {
 
-// kLanes floats as a few 8-wide GCC vectors; double sums in 4-wide halves.
-typedef float f8 __attribute__((vector_size(32)));
-typedef double d4 __attribute__((vector_size(32)));
-typedef int i8v __attribute__((vector_size(32)));
-constexpr int kVecs = kLanes / 8;
-
-inline f8 load8(const float* p) {
-    f8 v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-inline void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
-inline f8 splat8(float x) { return f8{x, x, x, x, x, x, x, x}; }
-// Exact float -> double widening of the low / high four lanes.
-inline d4 lo4(f8 v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4); }
-inline d4 hi4(f8 v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4); }
-// sgn(x) in {-1, 0, +1} (0 for 0 and NaN), as sgnf.
-inline f8 sgn8(f8 x) { return __builtin_convertvector((x < 0.0f) - (x > 0.0f), f8); }
-
-// Per-lane double accumulator: acc[2v], acc[2v+1] hold lanes 8v..8v+3, 8v+4..8v+7.
-struct LaneSum {
-    d4 acc[2 * kVecs] = {};
-    void add(int v, f8 x) {
-        acc[2 * v] += lo4(x);
-        acc[2 * v + 1] += hi4(x);
-    }
-    double operator[](int l) const { return acc[l / 4][l % 4]; }
-};
+using namespace lanes;
 
 void count_lanes(const float* m, int64_t n, double* cnt) {
     LaneSum c;
@@ -139,8 +113,9 @@ void count_lanes(const float* m, int64_t n, double* cnt) {
     for (int l = 0; l < kLanes; ++l) cnt[l] = c[l];
 }
 
-// Masked terms: m is 0/1, so m * x is x or a signed zero, and adding a zero leaves a sum unchanged.
 }  // namespace
+
+using namespace lanes;
 
 void arb1_init_lanes(const float* w, const float* m, int64_t n, Arb1Lanes& p, float* b) {
     double cnt[kLanes];

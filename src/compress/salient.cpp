@@ -5,12 +5,28 @@
 #include <numeric>
 
 #include "compress/binarizer.h"
+#include "compress/lanes.h"
 
 namespace pbs2p {
 
 namespace {
 
 inline bool allowed_at(const Mask* allowed, int64_t k) { return allowed == nullptr || (*allowed)[k] != 0; }
+
+// Rows [i0, i0 + kLanes) of t (missing rows repeat the last one) and the allowed flags, interleaved.
+void interleave_rows(const Matrix& t, const Mask* allowed, int64_t i0, std::vector<float>& wt, std::vector<float>& mt) {
+    const int64_t width = t.cols;
+    wt.resize(static_cast<size_t>(width * kLanes));
+    mt.resize(wt.size());
+    for (int l = 0; l < kLanes; ++l) {
+        const int64_t i = std::min<int64_t>(i0 + l, t.rows - 1);
+        for (int64_t j = 0; j < width; ++j) {
+            wt[j * kLanes + l] = t(i, j);
+            mt[j * kLanes + l] = allowed_at(allowed, i * width + j) ? 1.0f : 0.0f;
+        }
+    }
+}
+
 
 std::vector<double> linear_levels(double lo, double hi, int count) {
     std::vector<double> l(static_cast<size_t>(count));
@@ -47,6 +63,61 @@ double binned_braq1_error(const float* x, const uint8_t* use, int64_t n, const f
     for (int b = 0; b < Groups; ++b)
         if (cnt[b] > 0) err += sq_dev[b] - abs_dev[b] * abs_dev[b] / cnt[b];
     return err;
+}
+
+// binned_braq1_error for kLanes interleaved rows over the listed columns (every other column unused in
+// every lane); bit-identical per lane.
+template <int Groups>
+void binned_braq1_error_lanes(const float* xt, const float* use_t, const std::vector<int>& cols,
+                              const float* thresholds, double* err) {
+    using namespace lanes;
+    for (int v = 0; v < kVecs; ++v) {
+        auto bin_select = [&](int64_t k, int g) {  // 1.0 where the entry is used and falls into bin g
+            const f8 x = load8(xt + k), ax = (f8)((i8v)x & 0x7fffffff);
+            i8v bin = {};
+            for (int q = 0; q < Groups - 1; ++q) bin -= ax >= splat8(thresholds[q]);
+            return (load8(use_t + k) != 0.0f) & (bin == g) ? splat8(1.0f) : splat8(0.0f);
+        };
+        d4 sum[Groups][2] = {}, cnt[Groups][2] = {};
+        for (int j : cols) {
+            const int64_t k = static_cast<int64_t>(j) * kLanes + 8 * v;
+            const f8 x = load8(xt + k);
+            for (int g = 0; g < Groups; ++g) {
+                const f8 sel = bin_select(k, g);
+                sum[g][0] += lo4(sel * x), sum[g][1] += hi4(sel * x);
+                cnt[g][0] += lo4(sel), cnt[g][1] += hi4(sel);
+            }
+        }
+        d4 mu[Groups][2];
+        for (int g = 0; g < Groups; ++g)
+            for (int h = 0; h < 2; ++h) {
+                double m4[4];
+                for (int e = 0; e < 4; ++e) m4[e] = cnt[g][h][e] > 0 ? sum[g][h][e] / cnt[g][h][e] : 0.0;
+                std::memcpy(&mu[g][h], m4, sizeof m4);
+            }
+        d4 abs_dev[Groups][2] = {}, sq_dev[Groups][2] = {};
+        for (int j : cols) {
+            const int64_t k = static_cast<int64_t>(j) * kLanes + 8 * v;
+            const f8 x = load8(xt + k);
+            const d4 xd[2] = {lo4(x), hi4(x)};
+            for (int g = 0; g < Groups; ++g) {
+                const f8 sel = bin_select(k, g);
+                const d4 s2[2] = {lo4(sel), hi4(sel)};
+                for (int h = 0; h < 2; ++h) {
+                    const d4 d = (xd[h] - mu[g][h]) * s2[h];
+                    abs_dev[g][h] += (d4)((__attribute__((vector_size(32))) long long)d & 0x7fffffffffffffffLL);
+                    sq_dev[g][h] += d * d;
+                }
+            }
+        }
+        for (int l = 0; l < 8; ++l) {
+            const int h = l / 4, e = l % 4;
+            double total = 0.0;
+            for (int g = 0; g < Groups; ++g)
+                if (cnt[g][h][e] > 0) total += sq_dev[g][h][e] - abs_dev[g][h][e] * abs_dev[g][h][e] / cnt[g][h][e];
+            err[8 * v + l] = total;
+        }
+    }
 }
 
 Mask salient_column_mask(const Matrix& t, const Mask* allowed, const std::vector<int>& ranked, int count) {
@@ -93,10 +164,28 @@ template <int Groups>
 std::vector<float> search_thresholds(const Matrix& t, const Mask& use, const std::vector<std::vector<float>>& cands) {
     const int64_t rows = t.rows, width = t.cols;
     std::vector<double> err(cands.size() * static_cast<size_t>(rows));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < rows; ++i)
-        for (size_t c = 0; c < cands.size(); ++c)
-            err[c * rows + i] = binned_braq1_error<Groups>(t.row(i), use.data() + i * width, width, cands[c].data());
+    const int64_t batches = (rows + kLanes - 1) / kLanes;
+#pragma omp parallel
+    {
+        std::vector<float> xt, use_t;
+        std::vector<int> cols;
+        double e[kLanes];
+#pragma omp for schedule(dynamic, 2)
+        for (int64_t bi = 0; bi < batches; ++bi) {
+            const int64_t i0 = bi * kLanes;
+            interleave_rows(t, &use, i0, xt, use_t);
+            cols.clear();  // columns used in some lane of the batch
+            for (int64_t j = 0; j < width; ++j) {
+                bool any = false;
+                for (int l = 0; l < kLanes; ++l) any |= use_t[j * kLanes + l] != 0.0f;
+                if (any) cols.push_back(static_cast<int>(j));
+            }
+            for (size_t c = 0; c < cands.size(); ++c) {
+                binned_braq1_error_lanes<Groups>(xt.data(), use_t.data(), cols, cands[c].data(), e);
+                for (int l = 0; l < kLanes && i0 + l < rows; ++l) err[c * rows + i0 + l] = e[l];
+            }
+        }
+    }
     size_t best = 0;
     double best_err = INFINITY;
     for (size_t c = 0; c < cands.size(); ++c) {
@@ -130,24 +219,6 @@ std::vector<int> rank_columns(const Matrix& t, const Mask* allowed) {
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return score[a] > score[b]; });
     return order;
 }
-
-namespace {
-
-// Rows [i0, i0 + kLanes) of t (missing rows repeat the last one) and the allowed flags, interleaved.
-void interleave_rows(const Matrix& t, const Mask* allowed, int64_t i0, std::vector<float>& wt, std::vector<float>& mt) {
-    const int64_t width = t.cols;
-    wt.resize(static_cast<size_t>(width * kLanes));
-    mt.resize(wt.size());
-    for (int l = 0; l < kLanes; ++l) {
-        const int64_t i = std::min<int64_t>(i0 + l, t.rows - 1);
-        for (int64_t j = 0; j < width; ++j) {
-            wt[j * kLanes + l] = t(i, j);
-            mt[j * kLanes + l] = allowed_at(allowed, i * width + j) ? 1.0f : 0.0f;
-        }
-    }
-}
-
-}  // namespace
 
 int search_salient_count(const Matrix& t, const Mask* allowed, const std::vector<int>& ranked, int up_lim) {
     const int64_t rows = t.rows, width = t.cols;
@@ -245,21 +316,37 @@ void cgb_split(const Matrix& t, Partition& part) {
     if (nonzero.size() < 2) return;
     const std::vector<float> levels = quantiles(nonzero, linear_levels(0.10, 0.90, 81));
     std::vector<double> err(levels.size() * static_cast<size_t>(rows));
+    const int64_t batches = (rows + kLanes - 1) / kLanes;
 #pragma omp parallel
     {
-        std::vector<uint8_t> lo(static_cast<size_t>(width)), hi(static_cast<size_t>(width));
-        std::vector<float> out(static_cast<size_t>(width));
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < rows; ++i)
-            for (size_t c = 0; c < levels.size(); ++c) {
-                for (int64_t j = 0; j < width; ++j) {
-                    const int64_t k = i * width + j;
-                    lo[j] = sal[k] && std::fabs(t.data[k]) < levels[c];
-                    hi[j] = sal[k] && !lo[j];
-                }
-                err[c * rows + i] =
-                    braq_row(t.row(i), lo.data(), width, 2, out.data()) + braq_row(t.row(i), hi.data(), width, 2, out.data());
+        std::vector<float> wt, mt, lo(static_cast<size_t>(width * kLanes)), hi(lo.size()), out(lo.size());
+        std::vector<int> cols;
+        double e_lo[kLanes], e_hi[kLanes];
+#pragma omp for schedule(dynamic, 2)
+        for (int64_t bi = 0; bi < batches; ++bi) {
+            const int64_t i0 = bi * kLanes;
+            interleave_rows(t, &sal, i0, wt, mt);  // mt = salient flags of the batch
+            // Only columns holding a salient entry in some lane can be inside either half.
+            cols.clear();
+            for (int64_t j = 0; j < width; ++j) {
+                bool any = false;
+                for (int l = 0; l < kLanes; ++l) any |= mt[j * kLanes + l] != 0.0f;
+                if (any) cols.push_back(static_cast<int>(j));
             }
+            for (size_t c = 0; c < levels.size(); ++c) {
+                for (int j : cols)
+                    for (int l = 0; l < kLanes; ++l) {
+                        const int64_t k = static_cast<int64_t>(j) * kLanes + l;
+                        const bool in_lo = mt[k] != 0.0f && std::fabs(wt[k]) < levels[c];
+                        lo[k] = in_lo ? 1.0f : 0.0f;
+                        hi[k] = mt[k] != 0.0f && !in_lo ? 1.0f : 0.0f;
+                    }
+                const int64_t nc = static_cast<int64_t>(cols.size());
+                braq_lanes(wt.data(), lo.data(), cols.data(), nc, 2, out.data(), e_lo);
+                braq_lanes(wt.data(), hi.data(), cols.data(), nc, 2, out.data(), e_hi);
+                for (int l = 0; l < kLanes && i0 + l < rows; ++l) err[c * rows + i0 + l] = e_lo[l] + e_hi[l];
+            }
+        }
     }
     size_t best = 0;
     double best_err = INFINITY;
