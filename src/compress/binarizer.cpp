@@ -343,13 +343,20 @@ void rc_refit(const Matrix& t, const std::vector<int8_t>& b, std::vector<float>&
         }
         a[i] = static_cast<float>(num / (den + 1e-8));
     }
+    // Column scales: each thread owns a range of columns and sums them over the rows in ascending order
+    // (the same order as a serial pass, so the result does not depend on the thread count).
     std::vector<double> num(static_cast<size_t>(width), 0.0), den(static_cast<size_t>(width), 0.0);
-    for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < width; ++j) {
-            const double k = static_cast<double>(a[i]) * b[i * width + j];
-            num[j] += k * t(i, j);
-            den[j] += k * k;
-        }
+    constexpr int64_t col_chunk = 16;
+#pragma omp parallel for schedule(static)
+    for (int64_t j0 = 0; j0 < width; j0 += col_chunk) {
+        const int64_t j1 = std::min(width, j0 + col_chunk);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = j0; j < j1; ++j) {
+                const double k = static_cast<double>(a[i]) * b[i * width + j];
+                num[j] += k * t(i, j);
+                den[j] += k * k;
+            }
+    }
     for (int64_t j = 0; j < width; ++j) c[j] = static_cast<float>(num[j] / (den[j] + 1e-8));
 }
 
@@ -359,6 +366,7 @@ void rc_init(const Matrix& t, const Mask& mask, std::vector<int8_t>& b, std::vec
     a.assign(static_cast<size_t>(rows), 0.0f);
     c.assign(static_cast<size_t>(width), 0.0f);
     b.assign(static_cast<size_t>(rows * width), 0);
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < rows; ++i) {
         double s = 0.0;
         int64_t cnt = 0;
@@ -372,12 +380,15 @@ void rc_init(const Matrix& t, const Mask& mask, std::vector<int8_t>& b, std::vec
     }
     std::vector<double> s(static_cast<size_t>(width), 0.0);
     std::vector<int64_t> cnt(static_cast<size_t>(width), 0);
-    for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < width; ++j)
-            if (mask[i * width + j] && a[i] > 0.0f) {
-                s[j] += std::fabs(t(i, j)) / a[i];
-                ++cnt[j];
-            }
+    constexpr int64_t col_chunk = 16;  // as in rc_refit: columns per thread, rows in ascending order
+#pragma omp parallel for schedule(static)
+    for (int64_t j0 = 0; j0 < width; j0 += col_chunk)
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = j0; j < std::min(width, j0 + col_chunk); ++j)
+                if (mask[i * width + j] && a[i] > 0.0f) {
+                    s[j] += std::fabs(t(i, j)) / a[i];
+                    ++cnt[j];
+                }
     for (int64_t j = 0; j < width; ++j) c[j] = cnt[j] ? static_cast<float>(s[j] / cnt[j]) : 0.0f;
 }
 
@@ -388,26 +399,31 @@ void rc_binarize(const Matrix& block, const Mask& mask, int order, int iters, Ma
     rc_init(block, mask, b1, a1, c1);
     if (order == 1) {
         for (int it = 0; it < iters; ++it) rc_refit(block, b1, a1, c1);
+#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < width; ++j)
                 if (mask[i * width + j]) q(i, j) += a1[i] * c1[j] * b1[i * width + j];
         return;
     }
     Matrix resid(rows, width), target(rows, width);
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < width; ++j)
             resid(i, j) = mask[i * width + j] ? block(i, j) - a1[i] * c1[j] * b1[i * width + j] : 0.0f;
     rc_init(resid, mask, b2, a2, c2);
+    // target = block - (a c^T) .* b for one plane, row by row.
+    auto minus_plane = [&](const std::vector<float>& a, const std::vector<float>& c, const std::vector<int8_t>& b) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < width; ++j) {
+                const int64_t k = i * width + j;
+                target.data[k] = block.data[k] - a[i] * c[j] * b[k];
+            }
+    };
     for (int it = 0; it < iters; ++it) {
-        for (int64_t k = 0; k < block.size(); ++k) {
-            const int64_t i = k / width, j = k % width;
-            target.data[k] = block.data[k] - a2[i] * c2[j] * b2[k];
-        }
+        minus_plane(a2, c2, b2);
         rc_refit(target, b1, a1, c1);
-        for (int64_t k = 0; k < block.size(); ++k) {
-            const int64_t i = k / width, j = k % width;
-            target.data[k] = block.data[k] - a1[i] * c1[j] * b1[k];
-        }
+        minus_plane(a1, c1, b1);
         rc_refit(target, b2, a2, c2);
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < rows; ++i)
@@ -426,6 +442,7 @@ void rc_binarize(const Matrix& block, const Mask& mask, int order, int iters, Ma
                 b2[k] = (best & 1) ? 1 : -1;
             }
     }
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < width; ++j) {
             const int64_t k = i * width + j;
