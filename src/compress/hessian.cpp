@@ -1,5 +1,6 @@
 #include "compress/hessian.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -21,8 +22,12 @@ bool reversed_factor_to_inverse_factor(MatrixD& r) {
     const char uplo = 'L', diag = 'N';
     dtrtri_(&uplo, &diag, &ni, r.ptr(), &ni, &info);
     if (info != 0) return false;
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < n - 1 - i; ++j) std::swap(r(i, j), r(n - 1 - j, n - 1 - i));
+    // Tiled so both sides of each swap stay in cache (each pair (i, j), j < n-1-i, is swapped once).
+    constexpr int64_t tile = 64;
+    for (int64_t i0 = 0; i0 < n; i0 += tile)
+        for (int64_t j0 = 0; j0 < n - 1 - i0; j0 += tile)
+            for (int64_t i = i0; i < std::min(n, i0 + tile); ++i)
+                for (int64_t j = j0; j < std::min(n - 1 - i, j0 + tile); ++j) std::swap(r(i, j), r(n - 1 - j, n - 1 - i));
     for (int64_t i = 0; i < n; ++i)
         if (!(r(i, i) > 0.0) || !std::isfinite(r(i, i))) return false;
     return true;
@@ -83,6 +88,7 @@ HessianFactor factor_hessian(const MatrixD& H, double percdamp) {
     }
     f.u_f32 = Matrix(m, m);
     f.u_diag.resize(static_cast<size_t>(m));
+#pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < m * m; ++k) f.u_f32.data[static_cast<size_t>(k)] = static_cast<float>(f.u.data[static_cast<size_t>(k)]);
     for (int64_t j = 0; j < m; ++j) f.u_diag[static_cast<size_t>(j)] = f.u(j, j);
     return f;

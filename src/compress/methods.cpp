@@ -303,6 +303,7 @@ void run_pbs2p(MethodContext& c) {
         const int64_t rows = block.rows, width = end - start;
         // Fine stage: score on the error-updated block, keep the N largest of every M.
         Matrix score(rows, width);
+#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < width; ++j) {
                 const float v = block(i, j);
@@ -377,6 +378,8 @@ void run_pbs2p(MethodContext& c) {
                 for (int64_t i = 0; i < rows; ++i) params[i * groups + g] = sub_params[i];
             }
         const int64_t layout_groups = w.cols / sg, first_group = start / sg;
+        int64_t block_zero_signs = 0;
+#pragma omp parallel for schedule(static) reduction(+ : block_zero_signs)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t g = 0; g < groups; ++g) {
                 Arb1 p = params[i * groups + g];
@@ -392,13 +395,14 @@ void run_pbs2p(MethodContext& c) {
                         q(i, j) = 0.0f;
                         continue;
                     }
-                    if (signs[k] == 0) ++zero_signs;  // w == mu exactly: either level is as good; store +
+                    if (signs[k] == 0) ++block_zero_signs;  // w == mu exactly: either level is as good; store +
                     const bool positive = signs[k] >= 0;
                     layout.keep[idx] = 1;
                     layout.sign[idx] = positive ? 1 : 0;
                     q(i, j) = mu + (positive ? alpha : -alpha);
                 }
             }
+        zero_signs += block_zero_signs;
     });
     c.stats.n_keep = o.n_keep;
     c.stats.m_group = o.m_group;
