@@ -22,9 +22,15 @@ namespace pbs2p::cli_test {
 
 namespace fs = std::filesystem;
 
-inline fs::path source_dir() { return fs::path(PBS2P_SOURCE_DIR); }
-inline fs::path golden_dir(const std::string& name) { return source_dir() / "tests/model/golden" / name; }
-inline fs::path fixture(const std::string& name) { return source_dir() / "tests/tools/fixtures" / name; }
+inline fs::path source_dir() {
+    return fs::path(PBS2P_SOURCE_DIR);
+}
+inline fs::path golden_dir(const std::string& name) {
+    return source_dir() / "tests/model/golden" / name;
+}
+inline fs::path fixture(const std::string& name) {
+    return source_dir() / "tests/tools/fixtures" / name;
+}
 // A reference model trained by the project (absent until committed): "" when missing.
 inline std::string reference_model(const std::string& name) {
     const fs::path dir = source_dir() / "models" / name;
@@ -46,7 +52,7 @@ inline void write_file(const fs::path& path, const std::string& bytes) {
 
 // A fresh directory removed with everything in it at scope exit.
 class TempDir {
-public:
+  public:
     TempDir() {
         static std::atomic<int> counter{0};
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -64,7 +70,7 @@ public:
     const fs::path& path() const { return path_; }
     fs::path operator/(const std::string& name) const { return path_ / name; }
 
-private:
+  private:
     fs::path path_;
 };
 
@@ -74,8 +80,9 @@ struct CliRun {
     int signal = 0;
     std::string out, err;
     std::string describe() const {
-        return "command: " + command + "\nexit " + std::to_string(exit_code) + " signal " + std::to_string(signal) +
-               "\nstdout:\n" + out.substr(0, 2000) + "\nstderr:\n" + err.substr(0, 2000);
+        return "command: " + command + "\nexit " + std::to_string(exit_code) + " signal " +
+               std::to_string(signal) + "\nstdout:\n" + out.substr(0, 2000) + "\nstderr:\n" +
+               err.substr(0, 2000);
     }
 };
 
@@ -95,8 +102,8 @@ inline CliRun run_cli(const std::vector<std::string>& args) {
         cmd += " " + shell_quote(a);
         r.command += " " + a;
     }
-    cmd += " > " + shell_quote((capture / "out").string()) + " 2> " + shell_quote((capture / "err").string()) +
-           " < /dev/null";
+    cmd += " > " + shell_quote((capture / "out").string()) + " 2> " +
+           shell_quote((capture / "err").string()) + " < /dev/null";
     const int status = std::system(cmd.c_str());
     if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
     if (status != -1 && WIFSIGNALED(status)) r.signal = WTERMSIG(status);
@@ -105,7 +112,9 @@ inline CliRun run_cli(const std::vector<std::string>& args) {
     return r;
 }
 
-inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+inline bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
 
 // The run ended normally (no signal, no sanitizer report, no "internal error").
 inline void expect_no_crash(const CliRun& r) {
@@ -134,7 +143,8 @@ inline void expect_clean_error(const CliRun& r, std::initializer_list<std::strin
     for (size_t p = r.err.find("pbs2p: error"); p != std::string::npos; p = r.err.find("pbs2p: error", p + 1))
         ++error_lines;
     EXPECT_EQ(error_lines, 1u) << r.describe();
-    for (const std::string& m : mentions) EXPECT_TRUE(contains(line, m)) << "error line lacks '" << m << "'\n" << r.describe();
+    for (const std::string& m : mentions)
+        EXPECT_TRUE(contains(line, m)) << "error line lacks '" << m << "'\n" << r.describe();
 }
 
 // Copies a golden test model (config.json + model.safetensors) to `dst`; with `tokenizer`, adds the tiny
@@ -173,7 +183,9 @@ struct SafetensorsParts {
         write_file(path, bytes + header_text + data);
     }
     // Byte offset of a tensor's data inside `data`.
-    size_t begin(const std::string& tensor) const { return header.at(tensor).at("data_offsets")[0].get<size_t>(); }
+    size_t begin(const std::string& tensor) const {
+        return header.at(tensor).at("data_offsets")[0].get<size_t>();
+    }
 };
 
 }  // namespace pbs2p::cli_test

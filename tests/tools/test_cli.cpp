@@ -17,7 +17,8 @@ namespace {
 
 using namespace cli_test;
 
-const std::vector<std::string> kGoldenModels = {"llama3_rope", "llama_gqa", "opt_bias", "opt_proj", "qwen2_bias"};
+const std::vector<std::string> kGoldenModels = {"llama3_rope", "llama_gqa", "opt_bias", "opt_proj",
+                                                "qwen2_bias"};
 
 // Long option names ("--x") and positional names declared in a source file by add_option/add_flag.
 std::set<std::string> declared_options(const fs::path& source) {
@@ -117,7 +118,8 @@ TEST(Cli, InfoOnGoldenModels) {
         const SafetensorsReader tensors = SafetensorsReader::open(dir.string());
         for (const auto& t : tensors.names()) stored += tensors.tensor(t).numel();
         EXPECT_EQ(j.at("stored_parameters").get<int64_t>(), stored) << name;
-        EXPECT_EQ(j.at("file_bytes").get<int64_t>(), static_cast<int64_t>(fs::file_size(dir / "model.safetensors")));
+        EXPECT_EQ(j.at("file_bytes").get<int64_t>(),
+                  static_cast<int64_t>(fs::file_size(dir / "model.safetensors")));
 
         const CliRun text = run_cli({"info", dir.string()});
         ASSERT_EQ(text.exit_code, 0) << text.describe();
@@ -146,8 +148,8 @@ TEST(Cli, EvalMatchesLibraryOnGoldenModels) {
     write_file(tmp / "text.txt", sample_text(1500));
     for (const std::string& name : {std::string("llama_gqa"), std::string("opt_bias")}) {
         const fs::path model_dir = copy_golden(name, tmp / name);
-        const CliRun r = run_cli({"eval", model_dir.string(), "--text", (tmp / "text.txt").string(), "--ctx", "32",
-                                  "--json", "-t", "1"});
+        const CliRun r = run_cli({"eval", model_dir.string(), "--text", (tmp / "text.txt").string(), "--ctx",
+                                  "32", "--json", "-t", "1"});
         ASSERT_EQ(r.exit_code, 0) << r.describe();
         const auto j = nlohmann::json::parse(r.out);
         const auto& p = j.at("perplexity");
@@ -168,8 +170,9 @@ TEST(Cli, EvalMatchesLibraryOnGoldenModels) {
         EXPECT_TRUE(std::isfinite(expected.ppl) && expected.ppl > 1.0) << expected.ppl;
 
         // llamacpp protocol and a window cap go through as well.
-        const CliRun capped = run_cli({"eval", model_dir.string(), "--text", (tmp / "text.txt").string(), "--ctx",
-                                       "16", "--protocol", "llamacpp", "--max-windows", "2", "--json", "-t", "1"});
+        const CliRun capped =
+            run_cli({"eval", model_dir.string(), "--text", (tmp / "text.txt").string(), "--ctx", "16",
+                     "--protocol", "llamacpp", "--max-windows", "2", "--json", "-t", "1"});
         ASSERT_EQ(capped.exit_code, 0) << capped.describe();
         const auto c = nlohmann::json::parse(capped.out).at("perplexity");
         EXPECT_EQ(c.at("protocol"), "llamacpp");
@@ -182,8 +185,8 @@ TEST(Cli, EvalOnReferenceModel) {
     if (dir.empty()) GTEST_SKIP() << "models/ref-llama is not in this checkout";
     TempDir tmp;
     write_file(tmp / "text.txt", sample_text(4000));
-    const CliRun r = run_cli({"eval", dir, "--text", (tmp / "text.txt").string(), "--ctx", "64", "--max-windows",
-                              "4", "--json"});
+    const CliRun r = run_cli(
+        {"eval", dir, "--text", (tmp / "text.txt").string(), "--ctx", "64", "--max-windows", "4", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     const double ppl = nlohmann::json::parse(r.out).at("perplexity").at("ppl").get<double>();
     EXPECT_TRUE(std::isfinite(ppl) && ppl > 1.0 && ppl < 1000.0) << ppl;
@@ -192,8 +195,8 @@ TEST(Cli, EvalOnReferenceModel) {
 TEST(Cli, GenerateGreedyIsDeterministic) {
     TempDir tmp;
     const fs::path model_dir = copy_golden("llama_gqa", tmp / "m");
-    const std::vector<std::string> args = {"generate", model_dir.string(), "-p", "the state of the union", "-n", "6",
-                                           "--json", "-t", "1"};
+    const std::vector<std::string> args = {
+        "generate", model_dir.string(), "-p", "the state of the union", "-n", "6", "--json", "-t", "1"};
     const CliRun a = run_cli(args), b = run_cli(args);
     ASSERT_EQ(a.exit_code, 0) << a.describe();
     ASSERT_EQ(b.exit_code, 0) << b.describe();
@@ -224,19 +227,22 @@ TEST(Cli, GenerateWithPaddedVocabulary) {
             continue;
         }
         ASSERT_EQ(r.exit_code, 0) << r.describe();
-        for (const auto& id : nlohmann::json::parse(r.out).at("tokens")) EXPECT_LT(id.get<int>(), 80) << r.out;
+        for (const auto& id : nlohmann::json::parse(r.out).at("tokens"))
+            EXPECT_LT(id.get<int>(), 80) << r.out;
     }
     if (skipped)
-        GTEST_SKIP() << "generate samples over the model's 96 logits and the 80-piece tokenizer rejects the id "
-                        "(src/eval/generate.cpp samples config.vocab_size ids)";
+        GTEST_SKIP()
+            << "generate samples over the model's 96 logits and the 80-piece tokenizer rejects the id "
+               "(src/eval/generate.cpp samples config.vocab_size ids)";
 }
 
 // --- compress ---------------------------------------------------------------------------------------
 
-std::vector<std::string> compress_args(const std::string& model, const std::string& method, const fs::path& out) {
-    return {"compress",        model,          "--method", method,     "--nm", "4:8", "--calib",
-            (source_dir() / "data/calib.txt").string(), "--calib-windows", "4", "--calib-seq", "64",
-            "-o",              out.string(),   "-t",       "1"};
+std::vector<std::string> compress_args(const std::string& model, const std::string& method,
+                                       const fs::path& out) {
+    const std::string calib = (source_dir() / "data/calib.txt").string();
+    return {"compress",        model, "--method",    method, "--nm", "4:8",        "--calib", calib,
+            "--calib-windows", "4",   "--calib-seq", "64",   "-o",   out.string(), "-t",      "1"};
 }
 
 // Checks a compress output directory; returns report.json.
@@ -298,8 +304,9 @@ TEST(CliCompress, Pbs2pOnGoldenModel) {
     const auto args = compress_args(model_dir.string(), "pbs2p", tmp / "out");
     const CliRun r = run_cli(args);
     if (skip_if_known_pack_in_place_bug(r))
-        GTEST_SKIP() << "compress fails while packing in place (copy_side_files copies config.json onto itself): "
-                     << last_line(r.err);
+        GTEST_SKIP()
+            << "compress fails while packing in place (copy_side_files copies config.json onto itself): "
+            << last_line(r.err);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     const auto report = check_compress_output(tmp / "out", "pbs2p", true);
     for (const auto& layer : report.at("layers")) {
@@ -310,8 +317,8 @@ TEST(CliCompress, Pbs2pOnGoldenModel) {
     TempDir text_dir;
     write_file(text_dir / "t.txt", sample_text(1200));
     for (const fs::path& model : {tmp / "out", tmp / "out" / "model.packed.safetensors"}) {
-        const CliRun ev = run_cli({"eval", model.string(), "--text", (text_dir / "t.txt").string(), "--ctx", "32",
-                                   "--json", "-t", "1"});
+        const CliRun ev = run_cli({"eval", model.string(), "--text", (text_dir / "t.txt").string(), "--ctx",
+                                   "32", "--json", "-t", "1"});
         EXPECT_EQ(ev.exit_code, 0) << ev.describe();
     }
     const CliRun un = run_cli({"unpack", (tmp / "out").string(), "-o", (tmp / "unpacked").string()});
@@ -339,7 +346,8 @@ TEST(CliCompress, BaselineOnGoldenModelAndRerun) {
         ASSERT_EQ(printed.size(), report.at("layers").size());
         for (size_t i = 0; i < printed.size(); ++i) {  // everything but the timings
             EXPECT_EQ(printed[i].at("name"), report.at("layers")[i].at("name"));
-            EXPECT_EQ(printed[i].at("stats").at("rel_error"), report.at("layers")[i].at("stats").at("rel_error"));
+            EXPECT_EQ(printed[i].at("stats").at("rel_error"),
+                      report.at("layers")[i].at("stats").at("rel_error"));
         }
     }
 }

@@ -17,7 +17,7 @@ namespace {
 using namespace cli_test;
 
 class CliBadInput : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         model_ = copy_golden("llama_gqa", tmp_ / "model");
         text_ = tmp_ / "text.txt";
@@ -30,18 +30,29 @@ protected:
     CliRun eval(const std::string& ctx = "32") const {
         return run_cli({"eval", model_.string(), "--text", text_.string(), "--ctx", ctx, "-t", "1"});
     }
-    CliRun generate() const { return run_cli({"generate", model_.string(), "-p", "the", "-n", "2", "-t", "1"}); }
+    CliRun generate() const {
+        return run_cli({"generate", model_.string(), "-p", "the", "-n", "2", "-t", "1"});
+    }
     CliRun compress(const std::vector<std::string>& extra, const std::string& calib = "") const {
-        std::vector<std::string> args = {"compress", model_.string(), "--calib",
+        std::vector<std::string> args = {"compress",
+                                         model_.string(),
+                                         "--calib",
                                          calib.empty() ? (source_dir() / "data/calib.txt").string() : calib,
-                                         "--calib-windows", "2", "--calib-seq", "32", "-o", (tmp_ / "out").string(),
-                                         "-t", "1"};
+                                         "--calib-windows",
+                                         "2",
+                                         "--calib-seq",
+                                         "32",
+                                         "-o",
+                                         (tmp_ / "out").string(),
+                                         "-t",
+                                         "1"};
         args.insert(args.end(), extra.begin(), extra.end());
         return run_cli(args);
     }
     // Every model-loading command reports the same defect cleanly.
     void expect_all_loaders_fail(std::initializer_list<std::string> mentions) const {
-        for (const CliRun& r : {eval(), generate(), compress({"--method", "sparsegpt"})}) expect_clean_error(r, mentions);
+        for (const CliRun& r : {eval(), generate(), compress({"--method", "sparsegpt"})})
+            expect_clean_error(r, mentions);
     }
     void mutate_header(const std::function<void(nlohmann::json&)>& change) const {
         SafetensorsParts parts = SafetensorsParts::read(weights());
@@ -113,7 +124,8 @@ TEST_F(CliBadInput, UnsupportedDtypeF64) {
 
 TEST_F(CliBadInput, NonFiniteWeight) {
     const SafetensorsParts parts = SafetensorsParts::read(weights());
-    for (const uint16_t bits : {uint16_t{0x7FC0}, uint16_t{0x7F80}, uint16_t{0xFF80}}) {  // bf16 NaN, +Inf, -Inf
+    for (const uint16_t bits :
+         {uint16_t{0x7FC0}, uint16_t{0x7F80}, uint16_t{0xFF80}}) {  // bf16 NaN, +Inf, -Inf
         SafetensorsParts bad = parts;
         std::memcpy(bad.data.data() + bad.begin(kTensor) + 2 * 37, &bits, 2);
         bad.write(weights());
@@ -164,7 +176,8 @@ TEST_F(CliBadInput, MissingTextFile) {
 
 TEST_F(CliBadInput, UnknownTokenizerType) {
     fs::remove(model_ / "tokenizer.model");
-    write_file(model_ / "tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}}})");
+    write_file(model_ / "tokenizer.json",
+               R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}}})");
     const fs::path tokenizer = model_ / "tokenizer.json";
     expect_clean_error(eval(), {tokenizer.string(), "WordPiece"});
     expect_clean_error(generate(), {tokenizer.string(), "WordPiece"});
@@ -204,10 +217,11 @@ TEST_F(CliBadInput, CompressCalibrationTooShort) {
 }
 
 TEST_F(CliBadInput, CompressBadOptionValues) {
-    for (const std::vector<std::string>& extra :
-         {std::vector<std::string>{"--method", "gptq", "--bits", "0"}, {"--method", "pbs2p", "--importance", "x"},
-          {"--method", "pbs2p", "--backbone", "nope"}, {"--method", "pbs2p", "--fine-metric", "nope"},
-          {"--method", "pbs2p", "--dtype", "f8"}}) {
+    for (const std::vector<std::string>& extra : {std::vector<std::string>{"--method", "gptq", "--bits", "0"},
+                                                  {"--method", "pbs2p", "--importance", "x"},
+                                                  {"--method", "pbs2p", "--backbone", "nope"},
+                                                  {"--method", "pbs2p", "--fine-metric", "nope"},
+                                                  {"--method", "pbs2p", "--dtype", "f8"}}) {
         const CliRun r = compress(extra);
         EXPECT_NE(r.exit_code, 0) << r.describe();
         expect_no_crash(r);
@@ -217,7 +231,7 @@ TEST_F(CliBadInput, CompressBadOptionValues) {
 // --- packed files -------------------------------------------------------------------------------------
 
 class CliBadPacked : public CliBadInput {
-protected:
+  protected:
     void SetUp() override {
         CliBadInput::SetUp();
         // Random valid 5:8 layouts for every decoder linear, packed by `pbs2p pack` (tokenizer copied along).
@@ -226,7 +240,8 @@ protected:
         uint64_t seed = 7;
         for (const Linear* l : dense.all_linears()) {
             if (l->present() && l->name.find("layers.") != std::string::npos)
-                layouts[l->name] = random_layout(l->out_features, l->in_features, 5, 8, l->in_features, seed++);
+                layouts[l->name] =
+                    random_layout(l->out_features, l->in_features, 5, 8, l->in_features, seed++);
         }
         write_layouts((model_ / kLayoutsFileName).string(), layouts);
         packed_ = tmp_ / "packed";
@@ -234,10 +249,13 @@ protected:
         ASSERT_EQ(r.exit_code, 0) << r.describe();
         file_ = packed_ / kPackedModelFileName;
         ASSERT_TRUE(fs::exists(file_));
-        if (!fs::exists(packed_ / "tokenizer.model")) fs::copy_file(fixture("tiny_tokenizer.model"), packed_ / "tokenizer.model");
+        if (!fs::exists(packed_ / "tokenizer.model"))
+            fs::copy_file(fixture("tiny_tokenizer.model"), packed_ / "tokenizer.model");
         layer_ = "model.layers.0.self_attn.q_proj";
     }
-    CliRun unpack() const { return run_cli({"unpack", packed_.string(), "-o", (tmp_ / "unpacked").string()}); }
+    CliRun unpack() const {
+        return run_cli({"unpack", packed_.string(), "-o", (tmp_ / "unpacked").string()});
+    }
     // unpack, and eval/generate on the packed directory and on the packed file, all fail the same way.
     void expect_packed_readers_fail(std::initializer_list<std::string> mentions) {
         expect_clean_error(unpack(), mentions);
@@ -256,16 +274,19 @@ TEST_F(CliBadPacked, IntactPackedModelRuns) {
     ASSERT_EQ(unpack().exit_code, 0);
     // Perplexity of the packed model (directory or file) is that of its dequantized weights, up to the
     // int8 activations of the fast kernel.
-    const CliRun dense = run_cli({"unpack", packed_.string(), "-o", (tmp_ / "dense").string(), "--dequantize"});
+    const CliRun dense =
+        run_cli({"unpack", packed_.string(), "-o", (tmp_ / "dense").string(), "--dequantize"});
     ASSERT_EQ(dense.exit_code, 0) << dense.describe();
-    fs::copy_file(fixture("tiny_tokenizer.model"), tmp_ / "dense" / "tokenizer.model", fs::copy_options::overwrite_existing);
+    fs::copy_file(fixture("tiny_tokenizer.model"), tmp_ / "dense" / "tokenizer.model",
+                  fs::copy_options::overwrite_existing);
     model_ = tmp_ / "dense";
     const CliRun expected =
         run_cli({"eval", model_.string(), "--text", text_.string(), "--ctx", "32", "--json", "-t", "1"});
     ASSERT_EQ(expected.exit_code, 0) << expected.describe();
     const double expected_ppl = nlohmann::json::parse(expected.out).at("perplexity").at("ppl").get<double>();
     for (const fs::path& path : {packed_, file_}) {
-        const CliRun r = run_cli({"eval", path.string(), "--text", text_.string(), "--ctx", "32", "--json", "-t", "1"});
+        const CliRun r =
+            run_cli({"eval", path.string(), "--text", text_.string(), "--ctx", "32", "--json", "-t", "1"});
         ASSERT_EQ(r.exit_code, 0) << r.describe();
         const double ppl = nlohmann::json::parse(r.out).at("perplexity").at("ppl").get<double>();
         EXPECT_NEAR(ppl, expected_ppl, 0.05 * expected_ppl) << path;
