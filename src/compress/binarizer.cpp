@@ -333,7 +333,7 @@ Matrix signs_to_f32(const std::vector<int8_t>& b, int64_t rows, int64_t cols) {
 // ARB-RC: one refit of row scales a then column scales c for target t with fixed signs b (0 = absent).
 void rc_refit(const Matrix& t, const std::vector<int8_t>& b, std::vector<float>& a, std::vector<float>& c) {
     const int64_t rows = t.rows, width = t.cols;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t i = 0; i < rows; ++i) {
         double num = 0.0, den = 0.0;
         for (int64_t j = 0; j < width; ++j) {
@@ -347,7 +347,7 @@ void rc_refit(const Matrix& t, const std::vector<int8_t>& b, std::vector<float>&
     // (the same order as a serial pass, so the result does not depend on the thread count).
     std::vector<double> num(static_cast<size_t>(width), 0.0), den(static_cast<size_t>(width), 0.0);
     constexpr int64_t col_chunk = 16;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t j0 = 0; j0 < width; j0 += col_chunk) {
         const int64_t j1 = std::min(width, j0 + col_chunk);
         for (int64_t i = 0; i < rows; ++i)
@@ -366,7 +366,7 @@ void rc_init(const Matrix& t, const Mask& mask, std::vector<int8_t>& b, std::vec
     a.assign(static_cast<size_t>(rows), 0.0f);
     c.assign(static_cast<size_t>(width), 0.0f);
     b.assign(static_cast<size_t>(rows * width), 0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t i = 0; i < rows; ++i) {
         double s = 0.0;
         int64_t cnt = 0;
@@ -381,7 +381,7 @@ void rc_init(const Matrix& t, const Mask& mask, std::vector<int8_t>& b, std::vec
     std::vector<double> s(static_cast<size_t>(width), 0.0);
     std::vector<int64_t> cnt(static_cast<size_t>(width), 0);
     constexpr int64_t col_chunk = 16;  // as in rc_refit: columns per thread, rows in ascending order
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t j0 = 0; j0 < width; j0 += col_chunk)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = j0; j < std::min(width, j0 + col_chunk); ++j)
@@ -399,21 +399,21 @@ void rc_binarize(const Matrix& block, const Mask& mask, int order, int iters, Ma
     rc_init(block, mask, b1, a1, c1);
     if (order == 1) {
         for (int it = 0; it < iters; ++it) rc_refit(block, b1, a1, c1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < width; ++j)
                 if (mask[i * width + j]) q(i, j) += a1[i] * c1[j] * b1[i * width + j];
         return;
     }
     Matrix resid(rows, width), target(rows, width);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < width; ++j)
             resid(i, j) = mask[i * width + j] ? block(i, j) - a1[i] * c1[j] * b1[i * width + j] : 0.0f;
     rc_init(resid, mask, b2, a2, c2);
     // target = block - (a c^T) .* b for one plane, row by row.
     auto minus_plane = [&](const std::vector<float>& a, const std::vector<float>& c, const std::vector<int8_t>& b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < width; ++j) {
                 const int64_t k = i * width + j;
@@ -425,7 +425,7 @@ void rc_binarize(const Matrix& block, const Mask& mask, int order, int iters, Ma
         rc_refit(target, b1, a1, c1);
         minus_plane(a1, c1, b1);
         rc_refit(target, b2, a2, c2);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < width; ++j) {
                 const int64_t k = i * width + j;
@@ -442,7 +442,7 @@ void rc_binarize(const Matrix& block, const Mask& mask, int order, int iters, Ma
                 b2[k] = (best & 1) ? 1 : -1;
             }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < width; ++j) {
             const int64_t k = i * width + j;
@@ -460,7 +460,7 @@ void arb_x_refit_order1(const Matrix& block, const Mask& mask, const int8_t* sig
     Matrix bf(rows, width);
     for (int64_t k = 0; k < block.size(); ++k) bf.data[k] = signs[k];
     const Matrix bs = times_gram(bf, gram_f32);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t i = 0; i < rows; ++i) {
         const double msm = dot(x.mf.row(i), x.ms.row(i), width), wsm = dot(x.wm.row(i), x.ms.row(i), width);
         const double bsm = dot(bf.row(i), x.ms.row(i), width), bsb = dot(bf.row(i), bs.row(i), width);
@@ -488,7 +488,7 @@ ParamCount binarize_group(BinKind kind, const Matrix& block, const Mask& mask, i
         return count;
     }
     if (kind == BinKind::braq) {
-#pragma omp parallel
+#pragma omp parallel if (rows * width >= kParallelMinWork)
         {
             std::vector<float> out(static_cast<size_t>(width));
 #pragma omp for schedule(static)
@@ -504,7 +504,7 @@ ParamCount binarize_group(BinKind kind, const Matrix& block, const Mask& mask, i
     std::vector<int8_t> b1(static_cast<size_t>(rows * width)), b2(static_cast<size_t>(rows * width));
     if (order == 1) {
         std::vector<Arb1> p(static_cast<size_t>(rows));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i) {
             const uint8_t* m = mask.data() + i * width;
             arb1_init(block.row(i), m, width, p[i], b1.data() + i * width);
@@ -518,7 +518,7 @@ ParamCount binarize_group(BinKind kind, const Matrix& block, const Mask& mask, i
         return count;
     }
     std::vector<Arb2> p(static_cast<size_t>(rows));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
     for (int64_t i = 0; i < rows; ++i)
         arb2_fit(block.row(i), mask.data() + i * width, width, iters, p[i], b1.data() + i * width,
                  b2.data() + i * width);
@@ -528,7 +528,7 @@ ParamCount binarize_group(BinKind kind, const Matrix& block, const Mask& mask, i
         const XForms x = x_forms(block, mask, gram_f32);
         const Matrix f1 = signs_to_f32(b1, rows, width), f2 = signs_to_f32(b2, rows, width);
         const Matrix s1 = times_gram(f1, gram_f32), s2 = times_gram(f2, gram_f32);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i) {
             const double msm = dot(x.mf.row(i), x.ms.row(i), width);
             if (msm <= 0.0) continue;

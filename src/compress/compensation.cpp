@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "compress/lanes.h"
 #include "core/blas.h"
 
 namespace pbs2p {
@@ -23,7 +24,7 @@ void whole_block_loop(Matrix& W, const HessianFactor& f, int block_size, bool co
         for (int64_t i = 0; i < rows; ++i) std::copy(W.row(i) + start, W.row(i) + end, block.row(i));
         rule(start, end, block, q);
         Matrix err(rows, width);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i) {
             float* e = err.row(i);
             const float* b = block.row(i);

@@ -5,9 +5,18 @@
 // leaves a sum unchanged.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 
 #include "compress/binarizer.h"
+
+namespace pbs2p {
+
+// Below this many entries a loop runs on one thread: on a shared machine waking the pool costs more than
+// the loop (results never depend on the thread count).
+constexpr int64_t kParallelMinWork = int64_t{1} << 15;
+
+}  // namespace pbs2p
 
 namespace pbs2p::lanes {
 

@@ -7,6 +7,7 @@
 
 #include "compress/binarizer.h"
 #include "compress/compensation.h"
+#include "compress/lanes.h"
 #include "compress/nm_mask.h"
 #include "compress/quantizer.h"
 #include "compress/salient.h"
@@ -303,7 +304,7 @@ void run_pbs2p(MethodContext& c) {
         const int64_t rows = block.rows, width = end - start;
         // Fine stage: score on the error-updated block, keep the N largest of every M.
         Matrix score(rows, width);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < width; ++j) {
                 const float v = block(i, j);
@@ -379,7 +380,7 @@ void run_pbs2p(MethodContext& c) {
             }
         const int64_t layout_groups = w.cols / sg, first_group = start / sg;
         int64_t block_zero_signs = 0;
-#pragma omp parallel for schedule(static) reduction(+ : block_zero_signs)
+#pragma omp parallel for schedule(static) reduction(+ : block_zero_signs) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t g = 0; g < groups; ++g) {
                 Arb1 p = params[i * groups + g];
