@@ -1,14 +1,18 @@
 // Per-layer compression time at LLaMA-7B shapes for every method, beside the sgemm throughput of the
 // same run (a [4096 x 4096] x [4096 x 4096] product) as the machine's reference speed.
 //   bench_compress_layer --benchmark_filter='4096x4096' (or set PBS2P_BENCH_SHAPES=small for 1024-wide)
+//   bench_compress_layer --benchmark_filter='block7'   (a whole 7B-shaped decoder block with pbs2p)
+// On a shared, loaded machine run with OMP_WAIT_POLICY=passive (spinning threads wait for descheduled ones).
 // The Hessian has a decaying spectrum: H = Q diag(lambda_k) Q^T with lambda_k = 1/(1+k/32), built as
 // 2 X^T X / T from random inputs whose columns are scaled by sqrt(lambda) (fast, SPD, realistic decay).
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "compress/layer_compressor.h"
 #include "core/blas.h"
@@ -21,14 +25,17 @@ namespace {
 
 struct Layer {
     Matrix w;
+    const MatrixD& h;
+    const HessianFactor& f;
+};
+
+// Synthetic Hessian of width `cols` (cached per width) and its factor.
+struct Input {
     MatrixD h;
     HessianFactor f;
 };
 
-const Layer& layer(int64_t rows, int64_t cols) {
-    static std::map<std::pair<int64_t, int64_t>, Layer> cache;
-    auto it = cache.find({rows, cols});
-    if (it != cache.end()) return it->second;
+MatrixD synthetic_hessian(int64_t cols) {
     Rng rng(1);
     const int64_t tokens = cols + 512;
     Matrix x(tokens, cols);
@@ -38,12 +45,35 @@ const Layer& layer(int64_t rows, int64_t cols) {
     // Mix neighbouring features so H is not diagonal.
     for (int64_t t = 0; t < tokens; ++t)
         for (int64_t j = cols - 1; j > 0; --j) x(t, j) += 0.5f * x(t, j - 1);
-    Layer l{Matrix(rows, cols), MatrixD(cols, cols), {}};
-    syrk_accumulate(x.ptr(), tokens, cols, 2.0 / tokens, l.h);
-    symmetrize_from_upper(l.h);
-    for (auto& v : l.w.data) v = static_cast<float>(0.02 * rng.normal());
-    l.f = factor_hessian(l.h, 0.01);
-    return cache.emplace(std::make_pair(rows, cols), std::move(l)).first->second;
+    MatrixD h(cols, cols);
+    syrk_accumulate(x.ptr(), tokens, cols, 2.0 / tokens, h);
+    symmetrize_from_upper(h);
+    return h;
+}
+
+const Input& input(int64_t cols) {
+    static std::map<int64_t, Input> cache;
+    auto it = cache.find(cols);
+    if (it != cache.end()) return it->second;
+    Input in{synthetic_hessian(cols), {}};
+    in.f = factor_hessian(in.h, 0.01);
+    return cache.emplace(cols, std::move(in)).first->second;
+}
+
+Matrix synthetic_weight(int64_t rows, int64_t cols, uint64_t seed) {
+    Rng rng(seed);
+    Matrix w(rows, cols);
+    for (auto& v : w.data) v = static_cast<float>(0.02 * rng.normal());
+    return w;
+}
+
+const Layer& layer(int64_t rows, int64_t cols) {
+    static std::map<std::pair<int64_t, int64_t>, Layer> cache;
+    auto it = cache.find({rows, cols});
+    if (it != cache.end()) return it->second;
+    const Input& in = input(cols);
+    return cache.emplace(std::make_pair(rows, cols), Layer{synthetic_weight(rows, cols, 2), in.h, in.f})
+        .first->second;
 }
 
 void BM_compress(benchmark::State& state, const std::string& method, int64_t rows, int64_t cols) {
@@ -63,8 +93,54 @@ void BM_compress(benchmark::State& state, const std::string& method, int64_t row
 }
 
 void BM_factor(benchmark::State& state, int64_t cols) {
-    const Layer& l = layer(16, cols);
-    for (auto _ : state) benchmark::DoNotOptimize(factor_hessian(l.h, 0.01).u_diag.data());
+    const Input& in = input(cols);
+    for (auto _ : state) benchmark::DoNotOptimize(factor_hessian(in.h, 0.01).u_diag.data());
+}
+
+// One LLaMA-7B decoder block with `method` (default options, as the driver): the four distinct Hessians
+// are factored (q/k/v share one, gate/up share one, o and down have their own) and the seven matrices
+// compressed. The Hessians themselves (calibration) are not timed.
+void BM_block7(benchmark::State& state, const std::string& method) {
+    struct Linear {
+        const char* name;
+        int64_t rows, cols;
+        int input;  // which Hessian: 0 = attention input, 1 = o input, 2 = mlp input, 3 = down input
+    };
+    const Linear linears[] = {{"q", 4096, 4096, 0},     {"k", 4096, 4096, 0},      {"v", 4096, 4096, 0},
+                              {"o", 4096, 4096, 1},     {"gate", 11008, 4096, 2}, {"up", 11008, 4096, 2},
+                              {"down", 4096, 11008, 3}};
+    // Distinct Hessians of the same width differ only by a small diagonal shift (same spectrum shape).
+    std::vector<MatrixD> hessians;
+    for (int k = 0; k < 4; ++k) {
+        MatrixD h = input(k == 3 ? 11008 : 4096).h;
+        for (int64_t j = 0; j < h.rows; ++j) h(j, j) *= 1.0 + 0.01 * k;
+        hessians.push_back(std::move(h));
+    }
+    std::vector<Matrix> weights;
+    for (size_t i = 0; i < std::size(linears); ++i)
+        weights.push_back(synthetic_weight(linears[i].rows, linears[i].cols, 10 + i));
+    CompressOptions o;
+    o.method = method;
+    double factor_s = 0.0, compress_s = 0.0, err = 0.0;
+    for (auto _ : state) {
+        factor_s = compress_s = err = 0.0;
+        std::vector<HessianFactor> factors(4);
+        for (int k = 0; k < 4; ++k) {
+            const auto t0 = std::chrono::steady_clock::now();
+            factors[k] = factor_hessian(hessians[k], o.percdamp);
+            factor_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+        for (size_t i = 0; i < std::size(linears); ++i) {
+            const int k = linears[i].input;
+            CompressedLayer out = compress_layer(weights[i], hessians[k], factors[k], o);
+            compress_s += out.stats.seconds;
+            err += out.stats.rel_error / static_cast<double>(std::size(linears));
+            state.counters[std::string("s_") + linears[i].name] = out.stats.seconds;
+        }
+    }
+    state.counters["factor_s"] = factor_s;
+    state.counters["compress_s"] = compress_s;
+    state.counters["mean_rel_error"] = err;
 }
 
 void BM_sgemm_peak(benchmark::State& state) {
@@ -89,6 +165,11 @@ int register_all() {
                 ->Iterations(1)
                 ->UseRealTime();
     }
+    if (!small)
+        benchmark::RegisterBenchmark("block7/pbs2p", BM_block7, std::string("pbs2p"))
+            ->Unit(benchmark::kSecond)
+            ->Iterations(1)
+            ->UseRealTime();
     return 0;
 }
 
