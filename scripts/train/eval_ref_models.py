@@ -144,6 +144,10 @@ def card(name, cfg, npar, info, ev, rows, pick, samples, sizes):
              % (info["torch_version"], info["threads"], tuple(info["betas"]), info["weight_decay"],
                 info["peak_lr"], info["warmup_steps"], info["min_lr_frac"], info["budget_minutes"],
                 info["grad_clip"], info["batch"], info["ctx"], info["seed"]))
+    if info.get("phases"):
+        L.append("Training phases (each with a fresh optimizer, its own warmup and cosine schedule): "
+                 + "; ".join("%g min at peak LR %g, %d steps" % (ph["minutes"], ph["peak_lr"], ph["steps"])
+                             for ph in info["phases"]) + ".\n")
     L.append("- steps: %d, tokens seen: %d (%.2f epochs), wall time: %.1f min"
              % (info["steps"], info["tokens_seen"], info["tokens_seen"] / info["train_tokens_available"],
                 info["wall_s"] / 60))

@@ -216,9 +216,24 @@ def write_tokenizer_files(tok_dir):
         f.write("\n")
 
 
-def train_one(kind, ids, minutes, out_root, tok_dir, max_steps=None, log_every=10):
-    hp = HPARAMS[kind]
-    model, cfg = make_model(kind, hp["seed"])
+def train_one(kind, ids, minutes, out_root, tok_dir, max_steps=None, log_every=10, resume=False):
+    """Train ref-KIND for `minutes`; with resume, continue the checkpoint saved in out_root/ref-KIND
+    (a second phase: fresh optimizer, new warmup + cosine schedule at half the peak rate, the step,
+    token and time counters and the loss curve continue from the saved ones)."""
+    hp = dict(HPARAMS[kind])
+    prior = None
+    if resume:
+        prior_dir = os.path.join(out_root, "ref-" + kind)
+        model, cfg = hf_models.load_hf_folder(prior_dir)
+        with open(os.path.join(prior_dir, "train_info.json")) as f:
+            prior = json.load(f)
+        with open(os.path.join(prior_dir, "loss_curve.csv")) as f:
+            prior_log = [(int(r[0]), int(r[1]), float(r[2]), *(float(v) for v in r[3:]))
+                         for r in list(csv.reader(f))[1:]]
+        hp["lr"] = hp["lr"] * 0.5
+        hp["seed"] = hp["seed"] + prior["steps"]  # new batches, still deterministic
+    else:
+        model, cfg = make_model(kind, hp["seed"])
     model.train()
     npar = n_params(model)
     print("[%s] params %d (%.2fM)" % (kind, npar, npar / 1e6), flush=True)
@@ -254,6 +269,10 @@ def train_one(kind, ids, minutes, out_root, tok_dir, max_steps=None, log_every=1
                   % (kind, step, tokens, el, lr, lv, ema, gn, tokens / max(el, 1e-9)), flush=True)
     wall = time.time() - t0
     model.eval()
+    if prior is not None:  # continue the counters and the curve of the first phase
+        step0, tokens0, wall0 = prior["steps"], prior["tokens_seen"], prior["wall_s"]
+        log = prior_log + [(s_ + step0, t_ + tokens0, round(e_ + wall0, 1), *rest) for (s_, t_, e_, *rest) in log]
+        step, tokens, wall = step + step0, tokens + tokens0, wall + wall0
     if out_root is None:
         return model, cfg, {"steps": step, "tokens": tokens, "wall_s": wall}
     out_dir = os.path.join(out_root, "ref-" + kind)
@@ -267,6 +286,9 @@ def train_one(kind, ids, minutes, out_root, tok_dir, max_steps=None, log_every=1
             "min_lr_frac": MIN_LR_FRAC, "warmup_steps": WARMUP, "weight_decay": WEIGHT_DECAY,
             "betas": list(BETAS), "grad_clip": CLIP, "seed": hp["seed"], "budget_minutes": minutes,
             "torch_version": torch.__version__, "threads": torch.get_num_threads(),
+            "phases": (prior.get("phases", [{"minutes": prior["budget_minutes"], "peak_lr": prior["peak_lr"],
+                                             "steps": prior["steps"]}]) if prior else [])
+                      + [{"minutes": minutes, "peak_lr": hp["lr"], "steps": step - (prior["steps"] if prior else 0)}],
             "train_tokens_available": int(len(ids))}
     with open(os.path.join(out_dir, "train_info.json"), "w") as f:
         json.dump(info, f, indent=2)
@@ -286,6 +308,8 @@ def main():
                     help="torch intra-op threads (1 is much faster than 2 on a CPU shared with other jobs)")
     ap.add_argument("--measure", action="store_true", help="time a few steps of each model and exit")
     ap.add_argument("--layers", type=int, default=None, help="override num_hidden_layers (llama)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue training the models already saved in --out for another --minutes")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.layers:
@@ -300,7 +324,7 @@ def main():
             _, _, info = train_one(kind, ids, 100, None, None, max_steps=6, log_every=1)
             print("[%s] measure: %s -> %.0f tok/s" % (kind, info, info["tokens"] / info["wall_s"]), flush=True)
         else:
-            train_one(kind, ids, a.minutes, a.out, a.tokenizer_dir)
+            train_one(kind, ids, a.minutes, a.out, a.tokenizer_dir, resume=a.resume)
 
 
 if __name__ == "__main__":
