@@ -3,7 +3,6 @@
 // (alpha, mu) pair per row. After the runs a markdown table of speed ratios (fp32 time / packed time) is
 // printed. Example: bench_packed_matmul --benchmark_filter='gemv' --benchmark_min_time=0.3
 #include <benchmark/benchmark.h>
-
 #include <fmt/format.h>
 
 #include <map>
@@ -52,8 +51,8 @@ const std::vector<float>& dense_weights(int64_t rows, int64_t cols) {
 }
 
 void set_counters(benchmark::State& state, int64_t rows, int64_t cols, int64_t tokens) {
-    state.counters["weights/s"] =
-        benchmark::Counter(static_cast<double>(rows * cols * tokens), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["weights/s"] = benchmark::Counter(static_cast<double>(rows * cols * tokens),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void bench_fp32(benchmark::State& state, int64_t rows, int64_t cols, int64_t tokens) {
@@ -90,11 +89,10 @@ void bench_packed(benchmark::State& state, const PackedKernel* kernel, int64_t r
 
 // Collects mean real times by benchmark name for the ratio table.
 class RatioReporter : public benchmark::ConsoleReporter {
-public:
+  public:
     void ReportRuns(const std::vector<Run>& runs) override {
         for (const Run& run : runs)
-            if (run.run_type == Run::RT_Iteration || run.aggregate_name == "mean")
-            {
+            if (run.run_type == Run::RT_Iteration || run.aggregate_name == "mean") {
                 times_[run.run_name.function_name] = run.GetAdjustedRealTime();  // in the run's unit (ms)
                 cpu_times_[run.run_name.function_name] = run.GetAdjustedCPUTime();
             }
@@ -102,7 +100,9 @@ public:
     }
     void print_table() const {
         // CPU time is the main thread's: with one thread it is the steadier figure on a busy machine.
-        fmt::print("\n| op | shape (out x in) | N:M | kernel | packed ms | fp32 ms | speedup vs fp32 | speedup (CPU time) |\n");
+        fmt::print(
+            "\n| op | shape (out x in) | N:M | kernel | packed ms | fp32 ms | speedup vs fp32 | speedup (CPU "
+            "time) |\n");
         fmt::print("|---|---|---|---|---:|---:|---:|---:|\n");
         for (const auto& [name, time] : times_) {
             if (name.rfind("packed/", 0) != 0) continue;
@@ -111,13 +111,14 @@ public:
             if (parts.size() != 5) continue;
             const auto base = times_.find(fmt::format("fp32/{}/{}", parts[1], parts[2]));
             if (base == times_.end()) continue;
-            const double cpu_ratio = cpu_times_.at(fmt::format("fp32/{}/{}", parts[1], parts[2])) / cpu_times_.at(name);
-            fmt::print("| {} | {} | {} | {} | {:.3f} | {:.3f} | {:.2f} | {:.2f} |\n", parts[1], parts[2], parts[3],
-                       parts[4], time, base->second, base->second / time, cpu_ratio);
+            const double cpu_ratio =
+                cpu_times_.at(fmt::format("fp32/{}/{}", parts[1], parts[2])) / cpu_times_.at(name);
+            fmt::print("| {} | {} | {} | {} | {:.3f} | {:.3f} | {:.2f} | {:.2f} |\n", parts[1], parts[2],
+                       parts[3], parts[4], time, base->second, base->second / time, cpu_ratio);
         }
     }
 
-private:
+  private:
     static std::vector<std::string> split(const std::string& s) {
         std::vector<std::string> out;
         size_t start = 0, pos;
@@ -135,14 +136,16 @@ void register_all() {
     for (const auto& [rows, cols] : kShapes)
         for (const auto& [op, tokens] : {std::pair<const char*, int64_t>{"gemv", 1}, {"gemm", kGemmTokens}}) {
             const std::string shape = fmt::format("{}x{}", rows, cols);
-            benchmark::RegisterBenchmark(fmt::format("fp32/{}/{}", op, shape).c_str(), bench_fp32, rows, cols, tokens)
+            benchmark::RegisterBenchmark(fmt::format("fp32/{}/{}", op, shape).c_str(), bench_fp32, rows, cols,
+                                         tokens)
                 ->Unit(benchmark::kMillisecond)
                 ->UseRealTime();
             for (int n_keep : kKeeps)
                 for (const PackedKernel& k : packed_kernels()) {
                     if (std::string(k.name) == "reference") continue;
-                    benchmark::RegisterBenchmark(fmt::format("packed/{}/{}/{}:8/{}", op, shape, n_keep, k.name).c_str(),
-                                                 bench_packed, &k, rows, cols, n_keep, tokens)
+                    benchmark::RegisterBenchmark(
+                        fmt::format("packed/{}/{}/{}:8/{}", op, shape, n_keep, k.name).c_str(), bench_packed,
+                        &k, rows, cols, n_keep, tokens)
                         ->Unit(benchmark::kMillisecond)
                         ->UseRealTime();
                 }

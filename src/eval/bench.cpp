@@ -43,7 +43,9 @@ std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab, uint64_t seed) {
 }
 
 // A model without blocks (the head-only part of an extrapolation) has no cache to fill.
-KvCache* cache_of(const Model& model, KvCache& cache) { return model.num_blocks() > 0 ? &cache : nullptr; }
+KvCache* cache_of(const Model& model, KvCache& cache) {
+    return model.num_blocks() > 0 ? &cache : nullptr;
+}
 
 // Prompt from an empty cache; logits of the last position only.
 Clock time_prefill(const Model& model, const std::vector<int32_t>& prompt) {
@@ -84,7 +86,8 @@ BenchStat repeat(const BenchOptions& o, int64_t tokens, Run&& run) {
 
 }  // namespace
 
-BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens, const std::vector<double>& cpu_seconds) {
+BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens,
+                    const std::vector<double>& cpu_seconds) {
     BenchStat s;
     if (seconds.empty()) return s;
     for (double c : cpu_seconds) s.cpu_seconds += c / static_cast<double>(cpu_seconds.size());
@@ -165,7 +168,8 @@ ModelConfig synthetic_config(const std::string& shape) {
 
 namespace {
 
-// Uniform in [-scale, scale), rows filled in parallel from per-row seeds (deterministic for any thread count).
+// Uniform in [-scale, scale), rows filled in parallel from per-row seeds (deterministic for any thread
+// count).
 void fill_uniform(float* data, int64_t rows, int64_t cols, float scale, uint64_t seed) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < rows; ++i) {
@@ -174,7 +178,8 @@ void fill_uniform(float* data, int64_t rows, int64_t cols, float scale, uint64_t
         for (int64_t j = 0; j < cols; j += 2) {
             const uint64_t bits = rng.next_u64();
             row[j] = scale * static_cast<float>(static_cast<int32_t>(bits)) * 0x1.0p-31f;
-            if (j + 1 < cols) row[j + 1] = scale * static_cast<float>(static_cast<int32_t>(bits >> 32)) * 0x1.0p-31f;
+            if (j + 1 < cols)
+                row[j + 1] = scale * static_cast<float>(static_cast<int32_t>(bits >> 32)) * 0x1.0p-31f;
         }
     }
 }
@@ -203,7 +208,8 @@ Linear synthetic_linear(const std::string& name, int64_t out, int64_t in, const 
             break;
         }
         case SyntheticWeights::packed:
-            l.kernel = std::make_shared<PackedLinearKernel>(random_packed_layer(out, in, spec.n_keep, in, seed), *packed);
+            l.kernel = std::make_shared<PackedLinearKernel>(
+                random_packed_layer(out, in, spec.n_keep, in, seed), *packed);
             break;
     }
     return l;
@@ -222,10 +228,13 @@ Norm unit_norm(const std::string& name, const ModelConfig& c) {
 
 std::string synthetic_weights_name(const SyntheticModelSpec& spec) {
     switch (spec.weights) {
-        case SyntheticWeights::fp32: return "fp32";
-        case SyntheticWeights::bf16: return "bf16";
+        case SyntheticWeights::fp32:
+            return "fp32";
+        case SyntheticWeights::bf16:
+            return "bf16";
         case SyntheticWeights::packed: {
-            const PackedKernel& k = spec.kernel.empty() ? fastest_packed_kernel() : packed_kernel(spec.kernel);
+            const PackedKernel& k =
+                spec.kernel.empty() ? fastest_packed_kernel() : packed_kernel(spec.kernel);
             return fmt::format("packed {}:8 ({})", spec.n_keep, k.name);
         }
     }
@@ -239,7 +248,8 @@ Model make_synthetic_model(const SyntheticModelSpec& spec) {
     c.num_layers = blocks;
     const PackedKernel* packed = nullptr;
     if (spec.weights == SyntheticWeights::packed) {
-        PBS2P_CHECK(spec.n_keep >= 1 && spec.n_keep <= 8, "synthetic model: invalid N:8 with N = {}", spec.n_keep);
+        PBS2P_CHECK(spec.n_keep >= 1 && spec.n_keep <= 8, "synthetic model: invalid N:8 with N = {}",
+                    spec.n_keep);
         packed = spec.kernel.empty() ? &fastest_packed_kernel() : &packed_kernel(spec.kernel);
     }
     const int64_t H = c.hidden_size, F = c.intermediate_size;
@@ -265,8 +275,9 @@ Model make_synthetic_model(const SyntheticModelSpec& spec) {
     return Model::from_parts(c, std::move(parts));
 }
 
-Extrapolated extrapolate_blocks(const BenchStat& measured, int64_t blocks_measured, const BenchStat& head_only,
-                                int64_t tokens, int64_t target_blocks, bool cpu_time) {
+Extrapolated extrapolate_blocks(const BenchStat& measured, int64_t blocks_measured,
+                                const BenchStat& head_only, int64_t tokens, int64_t target_blocks,
+                                bool cpu_time) {
     Extrapolated e;
     if (!measured.measured() || !head_only.measured() || blocks_measured <= 0 || tokens <= 0) return e;
     const double t = cpu_time ? measured.cpu_seconds : measured.seconds;
@@ -284,14 +295,16 @@ std::vector<FormComparison> compare_forms(const std::vector<BenchResult>& forms,
         FormComparison f;
         f.weights = r.weights;
         f.blocks_measured = r.blocks;
-        f.prefill =
-            extrapolate_blocks(r.prefill, r.blocks, head_only.prefill, r.prompt_tokens, target_blocks, cpu_time);
-        f.decode = extrapolate_blocks(r.decode, r.blocks, head_only.decode, r.gen_tokens, target_blocks, cpu_time);
+        f.prefill = extrapolate_blocks(r.prefill, r.blocks, head_only.prefill, r.prompt_tokens, target_blocks,
+                                       cpu_time);
+        f.decode =
+            extrapolate_blocks(r.decode, r.blocks, head_only.decode, r.gen_tokens, target_blocks, cpu_time);
         rows.push_back(f);
     }
     auto ratio = [](double a, double b) { return a > 0 && b > 0 ? a / b : 0.0; };
     for (const char* base_name : {"fp32", "bf16"}) {
-        const auto base = std::find_if(rows.begin(), rows.end(), [&](const FormComparison& f) { return f.weights == base_name; });
+        const auto base = std::find_if(rows.begin(), rows.end(),
+                                       [&](const FormComparison& f) { return f.weights == base_name; });
         if (base == rows.end()) continue;
         const FormComparison b = *base;
         for (FormComparison& f : rows) {
@@ -315,26 +328,34 @@ std::vector<FormComparison> compare_forms(const std::vector<BenchResult>& forms,
 
 namespace {
 
-std::string mib(int64_t bytes) { return fmt::format("{:.1f}", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
-std::string ratio_cell(double r) { return r > 0 ? fmt::format("{:.2f}", r) : "-"; }
+std::string mib(int64_t bytes) {
+    return fmt::format("{:.1f}", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+std::string ratio_cell(double r) {
+    return r > 0 ? fmt::format("{:.2f}", r) : "-";
+}
 
 nlohmann::json stat_json(const BenchStat& s, int64_t tokens) {
-    return {{"tokens", tokens},           {"tokens_per_s", s.mean},
-            {"stddev", s.stddev},         {"seconds", s.seconds},
-            {"cpu_seconds", s.cpu_seconds}, {"tokens_per_cpu_s", s.cpu_tokens_per_s(tokens)},
+    return {{"tokens", tokens},
+            {"tokens_per_s", s.mean},
+            {"stddev", s.stddev},
+            {"seconds", s.seconds},
+            {"cpu_seconds", s.cpu_seconds},
+            {"tokens_per_cpu_s", s.cpu_tokens_per_s(tokens)},
             {"samples", s.tokens_per_s}};
 }
 
 }  // namespace
 
 std::string bench_markdown(const std::vector<BenchResult>& results) {
-    std::string out = "| model | weights | blocks | threads | weights MiB | RSS MiB | test | t/s | t/CPU-s |\n"
-                      "|---|---|---:|---:|---:|---:|---|---:|---:|\n";
+    std::string out =
+        "| model | weights | blocks | threads | weights MiB | RSS MiB | test | t/s | t/CPU-s |\n"
+        "|---|---|---:|---:|---:|---:|---|---:|---:|\n";
     for (const BenchResult& r : results) {
         const auto row = [&](const std::string& test, const BenchStat& s, int64_t tokens) {
-            out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.2f} ± {:.2f} | {:.2f} |\n", r.model, r.weights,
-                               r.blocks, r.threads, mib(r.weight_bytes), mib(r.rss_bytes), test, s.mean, s.stddev,
-                               s.cpu_tokens_per_s(tokens));
+            out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.2f} ± {:.2f} | {:.2f} |\n", r.model,
+                               r.weights, r.blocks, r.threads, mib(r.weight_bytes), mib(r.rss_bytes), test,
+                               s.mean, s.stddev, s.cpu_tokens_per_s(tokens));
         };
         if (r.prefill.measured()) row(fmt::format("pp{}", r.prompt_tokens), r.prefill, r.prompt_tokens);
         if (r.decode.measured()) row(fmt::format("tg{}", r.gen_tokens), r.decode, r.gen_tokens);
@@ -342,19 +363,23 @@ std::string bench_markdown(const std::vector<BenchResult>& results) {
     return out;
 }
 
-std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks, bool cpu_time) {
+std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks,
+                                bool cpu_time) {
     std::string out = fmt::format(
-        "Extrapolated to {} blocks from {} time: t = t(0 blocks) + {} x per-block time (measured blocks in column "
+        "Extrapolated to {} blocks from {} time: t = t(0 blocks) + {} x per-block time (measured blocks in "
+        "column "
         "2).\n\n"
-        "| weights | blocks measured | pp ms/block | tg ms/block | pp t/s @{} | tg t/s @{} | pp vs fp32 | tg vs fp32 "
+        "| weights | blocks measured | pp ms/block | tg ms/block | pp t/s @{} | tg t/s @{} | pp vs fp32 | tg "
+        "vs fp32 "
         "| pp vs bf16 | tg vs bf16 | tg block vs fp32 | tg block vs bf16 |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         target_blocks, cpu_time ? "process CPU" : "wall-clock", target_blocks, target_blocks, target_blocks);
     for (const FormComparison& f : rows)
-        out += fmt::format("| {} | {} | {:.2f} | {:.3f} | {:.2f} | {:.3f} | {} | {} | {} | {} | {} | {} |\n", f.weights,
-                           f.blocks_measured, 1e3 * f.prefill.block_seconds, 1e3 * f.decode.block_seconds,
-                           f.prefill.tokens_per_s, f.decode.tokens_per_s, ratio_cell(f.prefill_vs_fp32),
-                           ratio_cell(f.decode_vs_fp32), ratio_cell(f.prefill_vs_bf16), ratio_cell(f.decode_vs_bf16),
+        out += fmt::format("| {} | {} | {:.2f} | {:.3f} | {:.2f} | {:.3f} | {} | {} | {} | {} | {} | {} |\n",
+                           f.weights, f.blocks_measured, 1e3 * f.prefill.block_seconds,
+                           1e3 * f.decode.block_seconds, f.prefill.tokens_per_s, f.decode.tokens_per_s,
+                           ratio_cell(f.prefill_vs_fp32), ratio_cell(f.decode_vs_fp32),
+                           ratio_cell(f.prefill_vs_bf16), ratio_cell(f.decode_vs_bf16),
                            ratio_cell(f.decode_block_vs_fp32), ratio_cell(f.decode_block_vs_bf16));
     return out;
 }
@@ -364,9 +389,9 @@ std::string bench_json(const std::vector<BenchResult>& results, const std::vecto
     nlohmann::json j;
     j["results"] = nlohmann::json::array();
     for (const BenchResult& r : results) {
-        nlohmann::json e{{"model", r.model},           {"weights", r.weights},     {"blocks", r.blocks},
-                         {"threads", r.threads},       {"weight_bytes", r.weight_bytes},
-                         {"rss_bytes", r.rss_bytes}};
+        nlohmann::json e{
+            {"model", r.model},     {"weights", r.weights},           {"blocks", r.blocks},
+            {"threads", r.threads}, {"weight_bytes", r.weight_bytes}, {"rss_bytes", r.rss_bytes}};
         if (r.prefill.measured()) e["prefill"] = stat_json(r.prefill, r.prompt_tokens);
         if (r.decode.measured()) e["decode"] = stat_json(r.decode, r.gen_tokens);
         j["results"].push_back(e);

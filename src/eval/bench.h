@@ -33,7 +33,8 @@ struct BenchStat {
     bool measured() const { return !tokens_per_s.empty(); }
     double cpu_tokens_per_s(int64_t tokens) const { return cpu_seconds > 0 ? tokens / cpu_seconds : 0.0; }
 };
-BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens, const std::vector<double>& cpu_seconds = {});
+BenchStat make_stat(const std::vector<double>& seconds, int64_t tokens,
+                    const std::vector<double>& cpu_seconds = {});
 
 struct BenchResult {
     std::string model;    // path or synthetic shape
@@ -60,8 +61,8 @@ struct SyntheticModelSpec {
     std::string shape = "7b";
     int64_t blocks = -1;  // -1 = the shape's own block count
     SyntheticWeights weights = SyntheticWeights::fp32;
-    int n_keep = 4;       // packed: N of N:8, one (alpha, mu) pair per row
-    std::string kernel;   // packed kernel name, "" = fastest
+    int n_keep = 4;      // packed: N of N:8, one (alpha, mu) pair per row
+    std::string kernel;  // packed kernel name, "" = fastest
     uint64_t seed = 1;
 };
 
@@ -78,8 +79,9 @@ struct Extrapolated {
     double tokens_per_s = 0.0;   // at target_blocks
 };
 // cpu_time: use cpu_seconds instead of wall seconds.
-Extrapolated extrapolate_blocks(const BenchStat& measured, int64_t blocks_measured, const BenchStat& head_only,
-                                int64_t tokens, int64_t target_blocks, bool cpu_time = false);
+Extrapolated extrapolate_blocks(const BenchStat& measured, int64_t blocks_measured,
+                                const BenchStat& head_only, int64_t tokens, int64_t target_blocks,
+                                bool cpu_time = false);
 
 // One form of a synthetic comparison, extrapolated to target_blocks, with speed ratios against the fp32 and
 // bf16 forms of the same comparison (0 when that form was not measured). Ratio = this tokens/s / other
@@ -99,9 +101,11 @@ std::vector<FormComparison> compare_forms(const std::vector<BenchResult>& forms,
 
 // llama-bench-like table: one row per result and test (pp<P>, tg<N>).
 std::string bench_markdown(const std::vector<BenchResult>& results);
-std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks, bool cpu_time = false);
+std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks,
+                                bool cpu_time = false);
 // {"results": [...], "comparison": {"target_blocks": B, "forms": [...]}} (comparison omitted when empty).
-std::string bench_json(const std::vector<BenchResult>& results, const std::vector<FormComparison>& comparison = {},
-                       int64_t target_blocks = 0, bool cpu_time = false);
+std::string bench_json(const std::vector<BenchResult>& results,
+                       const std::vector<FormComparison>& comparison = {}, int64_t target_blocks = 0,
+                       bool cpu_time = false);
 
 }  // namespace pbs2p

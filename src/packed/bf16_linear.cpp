@@ -12,7 +12,7 @@ namespace pbs2p {
 
 namespace {
 
-constexpr int64_t kGemvRows = 4;           // rows sharing one pass over x
+constexpr int64_t kGemvRows = 4;            // rows sharing one pass over x
 constexpr int64_t kPrefetchWeights = 1024;  // bf16 weights ahead of use
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -35,11 +35,13 @@ void dot_rows(const uint16_t* w, int64_t in, const float* x, int64_t r0, int64_t
     float acc[kGemvRows] = {};
 #if defined(__AVX2__) && defined(__FMA__)
     if (n == kGemvRows) {
-        __m256 a[kGemvRows] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        __m256 a[kGemvRows] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                               _mm256_setzero_ps()};
         // 32 weights = one 64-byte line per row per step; lines fetched 2 KB ahead of use.
         for (; j + 32 <= in; j += 32) {
             for (int64_t r = 0; r < kGemvRows; ++r)
-                _mm_prefetch(reinterpret_cast<const char*>(w + (r0 + r) * in + j + kPrefetchWeights), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(w + (r0 + r) * in + j + kPrefetchWeights),
+                             _MM_HINT_T0);
             for (int64_t k = j; k < j + 32; k += 8) {
                 const __m256 xv = _mm256_loadu_ps(x + k);
                 for (int64_t r = 0; r < kGemvRows; ++r)
@@ -48,7 +50,8 @@ void dot_rows(const uint16_t* w, int64_t in, const float* x, int64_t r0, int64_t
         }
         for (; j + 8 <= in; j += 8) {
             const __m256 xv = _mm256_loadu_ps(x + j);
-            for (int64_t r = 0; r < kGemvRows; ++r) a[r] = _mm256_fmadd_ps(load8_bf16(w + (r0 + r) * in + j), xv, a[r]);
+            for (int64_t r = 0; r < kGemvRows; ++r)
+                a[r] = _mm256_fmadd_ps(load8_bf16(w + (r0 + r) * in + j), xv, a[r]);
         }
         for (int64_t r = 0; r < kGemvRows; ++r) acc[r] = hsum(a[r]);
     }
@@ -80,7 +83,8 @@ void Bf16LinearKernel::forward(const float* x, int64_t tokens, float* y) const {
     const int64_t in = in_;
     if (tokens == 1) {
 #pragma omp parallel for schedule(dynamic, 16)
-        for (int64_t r0 = 0; r0 < out_; r0 += kGemvRows) dot_rows(w, in, x, r0, std::min(kGemvRows, out_ - r0), y);
+        for (int64_t r0 = 0; r0 < out_; r0 += kGemvRows)
+            dot_rows(w, in, x, r0, std::min(kGemvRows, out_ - r0), y);
         return;
     }
     panel_gemm(out_, in, 1, x, tokens, y, [&](int64_t r0, int64_t r1, float* panel) {

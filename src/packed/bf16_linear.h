@@ -12,7 +12,7 @@
 namespace pbs2p {
 
 class Bf16LinearKernel : public LinearKernel {
-public:
+  public:
     // weights: [out x in] row-major bf16 bit patterns.
     Bf16LinearKernel(std::vector<uint16_t> weights, int64_t out, int64_t in);
     // Rounds fp32 weights [out x in] to bf16 (nearest even).
@@ -25,7 +25,7 @@ public:
     std::string format_name() const override { return "bf16"; }
     const std::vector<uint16_t>& weights() const { return weights_; }
 
-private:
+  private:
     std::vector<uint16_t> weights_;
     int64_t out_ = 0, in_ = 0;
 };

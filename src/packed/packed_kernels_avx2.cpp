@@ -23,10 +23,10 @@ namespace pbs2p {
 #if defined(__AVX2__) && defined(__FMA__)
 namespace {
 
-constexpr int64_t kF32TableSize = 256;  // floats per group of 8 activations
-constexpr int64_t kQ8Chunk = 256;       // columns per activation scale (at most)
+constexpr int64_t kF32TableSize = 256;      // floats per group of 8 activations
+constexpr int64_t kQ8Chunk = 256;           // columns per activation scale (at most)
 constexpr int64_t kQ8PrefetchGroups = 128;  // compute groups (64 bytes each) fetched ahead
-constexpr int64_t kQ8TableBytes = 64;   // per group of 8: [quad0 lo | quad0 hi | quad1 lo | quad1 hi] x 16
+constexpr int64_t kQ8TableBytes = 64;  // per group of 8: [quad0 lo | quad0 hi | quad1 lo | quad1 hi] x 16
 
 void store_rows(const float* out32, int64_t rb, int64_t rows, float* y) {
     const int64_t n = std::min<int64_t>(kRowBlock, rows - rb * kRowBlock);
@@ -67,8 +67,10 @@ void f32_row_block(const ComputeLayout& c, const float* tables, int64_t rb, floa
             const float* t = tables + g * kF32TableSize;
             const ComputeGroup& cg = blk[g];
             for (int q = 0; q < 4; ++q) {
-                const __m256i ik = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(cg.keep + 8 * q)));
-                const __m256i is = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(cg.sign + 8 * q)));
+                const __m256i ik =
+                    _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(cg.keep + 8 * q)));
+                const __m256i is =
+                    _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(cg.sign + 8 * q)));
                 ak[q] = _mm256_add_ps(ak[q], _mm256_i32gather_ps(t, ik, 4));
                 as[q] = _mm256_add_ps(as[q], _mm256_i32gather_ps(t, is, 4));
             }
@@ -138,7 +140,9 @@ void avx2_f32_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float*
     }
 }
 
-void avx2_f32_gemv(const PackedMatrix& w, const float* x, float* y) { avx2_f32_gemm(w, x, 1, y); }
+void avx2_f32_gemv(const PackedMatrix& w, const float* x, float* y) {
+    avx2_f32_gemm(w, x, 1, y);
+}
 
 // ---- int8 activations, pshufb lookup ----------------------------------------------------------------
 
@@ -146,7 +150,9 @@ struct ChunkRange {
     int64_t begin, end;  // columns
 };
 
-int64_t chunks_per_scale(const ComputeLayout& c) { return (c.scale_group + kQ8Chunk - 1) / kQ8Chunk; }
+int64_t chunks_per_scale(const ComputeLayout& c) {
+    return (c.scale_group + kQ8Chunk - 1) / kQ8Chunk;
+}
 
 ChunkRange chunk_range(const ComputeLayout& c, int64_t s, int64_t k) {
     const int64_t begin = s * c.scale_group + k * kQ8Chunk;
@@ -169,8 +175,8 @@ void build_q8_chunk(const ComputeLayout& c, const float* x, int64_t chunk, uint8
                                   _mm256_setr_epi16(0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0, -1, -1, -1, -1),
                                   _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1)};
     // Gathers the low bytes of the 16 int16 entries into bytes 0..7 of each lane, high bytes into 8..15.
-    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10,
-                                           12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6,
+                                           8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     for (int64_t j0 = r.begin; j0 < r.end; j0 += 4) {
         __m256i e = _mm256_setzero_si256();
         for (int b = 0; b < 4; ++b) {
@@ -189,16 +195,18 @@ inline __m256i broadcast16(const uint8_t* p) {
 
 // Adds the table values of one bitplane (32 rows) to the int16 accumulators a (rows 0-7, 16-23) and
 // b (rows 8-15, 24-31).
-inline void lookup_plane(const uint8_t* plane, __m256i t0lo, __m256i t0hi, __m256i t1lo, __m256i t1hi, __m256i& a,
-                         __m256i& b) {
+inline void lookup_plane(const uint8_t* plane, __m256i t0lo, __m256i t0hi, __m256i t1lo, __m256i t1hi,
+                         __m256i& a, __m256i& b) {
     const __m256i nibble = _mm256_set1_epi8(0x0f);
     const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(plane));
     const __m256i i0 = _mm256_and_si256(v, nibble);
     const __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
     const __m256i r0lo = _mm256_shuffle_epi8(t0lo, i0), r0hi = _mm256_shuffle_epi8(t0hi, i0);
     const __m256i r1lo = _mm256_shuffle_epi8(t1lo, i1), r1hi = _mm256_shuffle_epi8(t1hi, i1);
-    a = _mm256_add_epi16(a, _mm256_add_epi16(_mm256_unpacklo_epi8(r0lo, r0hi), _mm256_unpacklo_epi8(r1lo, r1hi)));
-    b = _mm256_add_epi16(b, _mm256_add_epi16(_mm256_unpackhi_epi8(r0lo, r0hi), _mm256_unpackhi_epi8(r1lo, r1hi)));
+    a = _mm256_add_epi16(
+        a, _mm256_add_epi16(_mm256_unpacklo_epi8(r0lo, r0hi), _mm256_unpacklo_epi8(r1lo, r1hi)));
+    b = _mm256_add_epi16(
+        b, _mm256_add_epi16(_mm256_unpackhi_epi8(r0lo, r0hi), _mm256_unpackhi_epi8(r1lo, r1hi)));
 }
 
 // acc[0..3] (rows 0-7, 8-15, 16-23, 24-31) += d * float(a, b).
@@ -268,8 +276,10 @@ void avx2_q8_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* 
 #pragma omp for schedule(static)
             for (int64_t rt = 0; rt < row_tiles; ++rt)
                 for (int64_t t = 0; t < nt; ++t)
-                    for (int64_t rb = rt * kQ8RowTile; rb < std::min(c.row_blocks, (rt + 1) * kQ8RowTile); ++rb) {
-                        q8_row_block(c, tables.data() + t * table_bytes, scales.data() + t * n_scales, rb, out32);
+                    for (int64_t rb = rt * kQ8RowTile; rb < std::min(c.row_blocks, (rt + 1) * kQ8RowTile);
+                         ++rb) {
+                        q8_row_block(c, tables.data() + t * table_bytes, scales.data() + t * n_scales, rb,
+                                     out32);
                         store_rows(out32, rb, c.rows, y + (t0 + t) * c.rows);
                     }
         }
@@ -288,7 +298,8 @@ void avx2_q8_gemv(const PackedMatrix& w, const float* x, float* y) {
         thread_local std::vector<float> scales;
         tables.resize(static_cast<size_t>(c.groups_per_row() * kQ8TableBytes));
         scales.resize(static_cast<size_t>(n_scales));
-        for (int64_t chunk = 0; chunk < n_scales; ++chunk) build_q8_chunk(c, x, chunk, tables.data(), scales.data());
+        for (int64_t chunk = 0; chunk < n_scales; ++chunk)
+            build_q8_chunk(c, x, chunk, tables.data(), scales.data());
         alignas(32) float out32[kRowBlock];
 #pragma omp for schedule(dynamic, 8) nowait
         for (int64_t rb = 0; rb < c.row_blocks; ++rb) {
@@ -307,7 +318,9 @@ std::vector<PackedKernel> avx2_packed_kernels() {
 
 #else
 
-std::vector<PackedKernel> avx2_packed_kernels() { return {}; }
+std::vector<PackedKernel> avx2_packed_kernels() {
+    return {};
+}
 
 #endif
 

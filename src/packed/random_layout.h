@@ -1,6 +1,6 @@
-// Random valid BinaryLayouts for tests and benchmarks of the packed format: exactly N kept of every M, random signs,
-// fp16-exact alpha > 0 and mu. random_packed_layer draws the codes directly (uniform over the valid codes of
-// N:8), fast enough for LLaMA-7B-sized synthetic models.
+// Random valid BinaryLayouts for tests and benchmarks of the packed format: exactly N kept of every M, random
+// signs, fp16-exact alpha > 0 and mu. random_packed_layer draws the codes directly (uniform over the valid
+// codes of N:8), fast enough for LLaMA-7B-sized synthetic models.
 #pragma once
 
 #include <algorithm>
@@ -28,7 +28,8 @@ inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j0 = 0; j0 < cols; j0 += m_group) {
             std::iota(order.begin(), order.end(), 0);
-            for (int k = m_group - 1; k > 0; --k) std::swap(order[k], order[rng.below(static_cast<uint64_t>(k + 1))]);
+            for (int k = m_group - 1; k > 0; --k)
+                std::swap(order[k], order[rng.below(static_cast<uint64_t>(k + 1))]);
             for (int k = 0; k < n_keep; ++k) {
                 const auto idx = static_cast<size_t>(i * cols + j0 + order[k]);
                 l.keep[idx] = 1;
@@ -44,7 +45,8 @@ inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_
 }
 
 // Uniformly random valid codes for n_keep:8 and scales like random_layout's.
-inline PackedLayer random_packed_layer(int64_t rows, int64_t cols, int n_keep, int64_t scale_group, uint64_t seed) {
+inline PackedLayer random_packed_layer(int64_t rows, int64_t cols, int n_keep, int64_t scale_group,
+                                       uint64_t seed) {
     PackedLayer layer;
     PackedLayerDesc& d = layer.desc;
     d.rows = rows;

@@ -21,8 +21,8 @@ namespace {
 
 struct BenchCliOptions {
     std::string model;
-    std::string synthetic;  // shape name, e.g. "7b"
-    int64_t blocks = -1;    // synthetic fp32/bf16 blocks (-1 = all)
+    std::string synthetic;       // shape name, e.g. "7b"
+    int64_t blocks = -1;         // synthetic fp32/bf16 blocks (-1 = all)
     int64_t packed_blocks = -1;  // synthetic packed blocks (-1 = same as --blocks)
     std::vector<std::string> forms{"fp32", "bf16", "4:8", "5:8", "6:8"};
     int64_t prompt_tokens = 512;
@@ -67,8 +67,10 @@ int run(const BenchCliOptions& o) {
     options.repetitions = o.repetitions;
     const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
     if (!wait_policy && num_threads() > 1 && !o.common.json)
-        fmt::print(stderr, "bench: OMP_WAIT_POLICY is unset; on a machine shared with other jobs, threads spinning at "
-                           "barriers can stall every parallel region: consider OMP_WAIT_POLICY=passive\n");
+        fmt::print(
+            stderr,
+            "bench: OMP_WAIT_POLICY is unset; on a machine shared with other jobs, threads spinning at "
+            "barriers can stall every parallel region: consider OMP_WAIT_POLICY=passive\n");
     std::vector<BenchResult> results;
     std::vector<FormComparison> comparison;
     int64_t target_blocks = 0;
@@ -113,21 +115,26 @@ int run(const BenchCliOptions& o) {
         return 0;
     }
     fmt::print("threads {}, OMP_WAIT_POLICY {}, peak RSS {:.1f} MiB\n\n", num_threads(),
-               wait_policy ? wait_policy : "(unset)", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
+               wait_policy ? wait_policy : "(unset)",
+               static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
     fmt::print("{}", bench_markdown(results));
     if (!comparison.empty()) fmt::print("\n{}", comparison_markdown(comparison, target_blocks, o.cpu_time));
     return 0;
 }
 
 CommandRegistrar registrar{
-    {"bench", "Measure prefill and decode speed (tokens/s) of a model or of synthetic fp32/bf16/packed models",
+    {"bench",
+     "Measure prefill and decode speed (tokens/s) of a model or of synthetic fp32/bf16/packed models",
      [](CLI::App& app) {
          auto o = std::make_shared<BenchCliOptions>();
-         app.add_option("model", o->model, "Hugging Face model directory or packed model (file or directory)");
-         app.add_option("--synthetic", o->synthetic, "Benchmark random-weight models of this shape instead (7b, tiny)");
+         app.add_option("model", o->model,
+                        "Hugging Face model directory or packed model (file or directory)");
+         app.add_option("--synthetic", o->synthetic,
+                        "Benchmark random-weight models of this shape instead (7b, tiny)");
          app.add_option("--blocks", o->blocks, "Synthetic: blocks per model (default: all of the shape)")
              ->check(CLI::NonNegativeNumber);
-         app.add_option("--packed-blocks", o->packed_blocks, "Synthetic: blocks of the packed models (default: --blocks)")
+         app.add_option("--packed-blocks", o->packed_blocks,
+                        "Synthetic: blocks of the packed models (default: --blocks)")
              ->check(CLI::NonNegativeNumber);
          app.add_option("--forms", o->forms, "Synthetic: forms to measure (fp32, bf16, N:8)")
              ->delimiter(',')
@@ -135,17 +142,20 @@ CommandRegistrar registrar{
          app.add_option("-p,--prompt-tokens", o->prompt_tokens, "Prefill test: prompt length (0 = skip)")
              ->capture_default_str()
              ->check(CLI::NonNegativeNumber);
-         app.add_option("-n,--gen-tokens", o->gen_tokens, "Decode test: tokens generated one at a time (0 = skip)")
+         app.add_option("-n,--gen-tokens", o->gen_tokens,
+                        "Decode test: tokens generated one at a time (0 = skip)")
              ->capture_default_str()
              ->check(CLI::NonNegativeNumber);
-         app.add_option("-r,--repetitions", o->repetitions, "Repetitions of each test (after one warm-up run)")
+         app.add_option("-r,--repetitions", o->repetitions,
+                        "Repetitions of each test (after one warm-up run)")
              ->capture_default_str()
              ->check(CLI::PositiveNumber);
          app.add_option("--kernel", o->kernel, "Packed kernel (default: the fastest in this build)");
          app.add_flag("--markdown", o->markdown, "Markdown tables (the default output)");
-         app.add_flag("--cpu-time", o->cpu_time,
-                      "Synthetic comparison from process CPU time instead of wall-clock time (steadier on a busy "
-                      "machine with one thread)");
+         app.add_flag(
+             "--cpu-time", o->cpu_time,
+             "Synthetic comparison from process CPU time instead of wall-clock time (steadier on a busy "
+             "machine with one thread)");
          add_common_options(app, o->common);
          return std::function<int()>([o] { return run(*o); });
      }}};

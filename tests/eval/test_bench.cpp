@@ -18,8 +18,11 @@ TEST(Bench, StatIsTokensPerSecondMeanAndSampleStddev) {
     ASSERT_EQ(s.tokens_per_s.size(), 3u);
     EXPECT_DOUBLE_EQ(s.tokens_per_s[1], 4.0);
     EXPECT_DOUBLE_EQ(s.mean, (8.0 + 4.0 + 2.0) / 3.0);
-    EXPECT_NEAR(s.stddev, std::sqrt(((8 - s.mean) * (8 - s.mean) + (4 - s.mean) * (4 - s.mean) +
-                                     (2 - s.mean) * (2 - s.mean)) / 2.0), 1e-12);
+    EXPECT_NEAR(
+        s.stddev,
+        std::sqrt(((8 - s.mean) * (8 - s.mean) + (4 - s.mean) * (4 - s.mean) + (2 - s.mean) * (2 - s.mean)) /
+                  2.0),
+        1e-12);
     EXPECT_DOUBLE_EQ(s.seconds, 7.0 / 3.0);
     EXPECT_FALSE(make_stat({}, 8).measured());
 }
@@ -42,8 +45,10 @@ TEST(Bench, ExtrapolatesFromHeadAndPerBlockTime) {
 TEST(Bench, CompareFormsGivesRatiosAgainstFp32AndBf16) {
     BenchResult head, fp32, packed;
     head.decode = make_stat({0.1}, 1);
-    fp32.weights = "fp32", fp32.blocks = 2, fp32.gen_tokens = 1, fp32.decode = make_stat({2.1}, 1);   // 1 s/block
-    packed.weights = "packed 4:8", packed.blocks = 4, packed.gen_tokens = 1, packed.decode = make_stat({0.5}, 1);
+    fp32.weights = "fp32", fp32.blocks = 2, fp32.gen_tokens = 1,
+    fp32.decode = make_stat({2.1}, 1);  // 1 s/block
+    packed.weights = "packed 4:8", packed.blocks = 4, packed.gen_tokens = 1,
+    packed.decode = make_stat({0.5}, 1);
     const auto rows = compare_forms({fp32, packed}, head, 8);
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_NEAR(rows[1].decode.block_seconds, 0.1, 1e-12);
@@ -68,11 +73,12 @@ TEST(Bench, SyntheticFormsAgreeOnTheSameWeights) {
     double max_diff = 0, max_abs = 0;
     for (int64_t i = 0; i < a.size(); ++i) {
         ASSERT_TRUE(std::isfinite(b.data[static_cast<size_t>(i)]));
-        max_diff = std::max(max_diff, static_cast<double>(std::fabs(a.data[static_cast<size_t>(i)] - b.data[static_cast<size_t>(i)])));
+        max_diff = std::max(max_diff, static_cast<double>(std::fabs(a.data[static_cast<size_t>(i)] -
+                                                                    b.data[static_cast<size_t>(i)])));
         max_abs = std::max(max_abs, static_cast<double>(std::fabs(a.data[static_cast<size_t>(i)])));
     }
-    EXPECT_GT(max_diff, 0.0);               // bf16 rounding changes something
-    EXPECT_LT(max_diff, 0.05 * max_abs);    // but not much
+    EXPECT_GT(max_diff, 0.0);             // bf16 rounding changes something
+    EXPECT_LT(max_diff, 0.05 * max_abs);  // but not much
 
     // Packed: the reference kernel and the fastest exact-activation kernel give the same logits.
     spec.weights = SyntheticWeights::packed;

@@ -63,7 +63,7 @@ TEST(PackedKernels, TableListsReferenceFirst) {
 }
 
 TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
-    const Case cases[] = {{1, 8, 4, 8},    {3, 24, 5, 24},   {7, 136, 6, 8},   {127, 264, 4, 264},
+    const Case cases[] = {{1, 8, 4, 8},       {3, 24, 5, 24},    {7, 136, 6, 8},     {127, 264, 4, 264},
                           {129, 136, 5, 136}, {33, 520, 6, 520}, {64, 1024, 4, 512}, {31, 2048, 6, 2048}};
     const int64_t token_counts[] = {1, 2, 3, 7, 17, 64, 129};
     uint64_t seed = 100;
@@ -80,7 +80,8 @@ TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
             for (int64_t t = 0; t < tokens; ++t)
                 for (int64_t j = 0; j < c.cols; ++j)
                     x_max_per_token[static_cast<size_t>(t)] =
-                        std::max(x_max_per_token[static_cast<size_t>(t)], std::fabs(x[static_cast<size_t>(t * c.cols + j)]));
+                        std::max(x_max_per_token[static_cast<size_t>(t)],
+                                 std::fabs(x[static_cast<size_t>(t * c.cols + j)]));
             (void)x_max;
             for (const PackedKernel& k : packed_kernels()) {
                 std::vector<float> y(static_cast<size_t>(tokens * c.rows), std::nanf(""));
@@ -96,8 +97,8 @@ TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
                         double tol = (reference ? 1e-6 : 1e-5) * oracle.abs_sum[at] + 1e-30;
                         if (q8) tol += oracle.w_abs[at] * x_max_per_token[static_cast<size_t>(t)] / 254.0;
                         ASSERT_NEAR(y[at], oracle.y[at], tol)
-                            << k.name << " " << c.rows << "x" << c.cols << " " << c.n_keep << ":8 sg " << c.scale_group
-                            << " tokens " << tokens << " at token " << t << " row " << i;
+                            << k.name << " " << c.rows << "x" << c.cols << " " << c.n_keep << ":8 sg "
+                            << c.scale_group << " tokens " << tokens << " at token " << t << " row " << i;
                     }
             }
         }
@@ -119,8 +120,8 @@ TEST(PackedKernels, ManyRowPanelsMatchReference) {
             std::vector<float> y(expect.size(), std::nanf(""));
             k.gemm(w, x.data(), tokens, y.data());
             for (size_t at = 0; at < y.size(); ++at)
-                ASSERT_NEAR(y[at], expect[at], 1e-4 * (std::fabs(expect[at]) + 1.0)) << k.name << " tokens " << tokens
-                                                                                   << " at " << at;
+                ASSERT_NEAR(y[at], expect[at], 1e-4 * (std::fabs(expect[at]) + 1.0))
+                    << k.name << " tokens " << tokens << " at " << at;
         }
     }
 }
