@@ -140,6 +140,7 @@ Matrix search_target(const Matrix& block, int64_t start, const HessianFactor& f,
     const bool hessian = metric == "hessian";
     PBS2P_CHECK(hessian || metric == "magnitude", "compress: salient_metric must be hessian | magnitude, got '{}'",
                 metric);
+#pragma omp parallel for schedule(static) if (block.size() >= kParallelMinWork)
     for (int64_t i = 0; i < block.rows; ++i)
         for (int64_t j = 0; j < block.cols; ++j) {
             const float v = block(i, j);

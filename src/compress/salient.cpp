@@ -135,8 +135,10 @@ Mask salient_column_mask(const Matrix& t, const Mask* allowed, const std::vector
 void nonsalient(const Matrix& t, const Mask* allowed, const Mask& sal, Mask& use, std::vector<float>& abs_values) {
     use.assign(sal.size(), 0);
     abs_values.assign(sal.size(), 0.0f);
-    for (size_t k = 0; k < sal.size(); ++k) {
-        use[k] = !sal[k] && allowed_at(allowed, static_cast<int64_t>(k));
+    const int64_t total = static_cast<int64_t>(sal.size());
+#pragma omp parallel for schedule(static) if (total >= kParallelMinWork)
+    for (int64_t k = 0; k < total; ++k) {
+        use[k] = !sal[k] && allowed_at(allowed, k);
         if (use[k]) abs_values[k] = std::fabs(t.data[k]);
     }
 }
@@ -146,6 +148,7 @@ void partition_nonsalient(const Matrix& t, const Mask& use, const std::vector<fl
     const int64_t rows = t.rows, width = t.cols;
     for (int g = 0; g < Groups; ++g) {
         Mask m(use.size(), 0);
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t k = 0; k < rows * width; ++k) {
             if (!use[k]) continue;
             int b = 0;
@@ -267,7 +270,12 @@ int search_salient_count(const Matrix& t, const Mask* allowed, const std::vector
 std::vector<float> quantiles(std::vector<float> values, const std::vector<double>& levels) {
     std::vector<float> q(levels.size(), 0.0f);
     if (values.empty()) return q;
-    std::sort(values.begin(), values.end());
+    // Two halves sorted in parallel, then merged (the sorted sequence is the same as one sort's).
+    const int64_t n = static_cast<int64_t>(values.size()), half = n / 2;
+#pragma omp parallel for schedule(static, 1) if (n >= 4 * kParallelMinWork)
+    for (int part = 0; part < 2; ++part)
+        std::sort(values.begin() + (part ? half : 0), part ? values.end() : values.begin() + half);
+    std::inplace_merge(values.begin(), values.begin() + half, values.end());
     const double last = static_cast<double>(values.size() - 1);
     for (size_t k = 0; k < levels.size(); ++k) {
         const double pos = levels[k] * last;
