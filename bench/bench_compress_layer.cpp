@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <cstdlib>
 #include <map>
 #include <string>
@@ -60,6 +61,9 @@ const Input& input(int64_t cols) {
     return cache.emplace(cols, std::move(in)).first->second;
 }
 
+// CPU seconds of the whole process (all threads) since c0: the work done, robust to a loaded machine.
+double process_cpu_seconds(std::clock_t c0) { return static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC; }
+
 Matrix synthetic_weight(int64_t rows, int64_t cols, uint64_t seed) {
     Rng rng(seed);
     Matrix w(rows, cols);
@@ -83,18 +87,22 @@ void BM_compress(benchmark::State& state, const std::string& method, int64_t row
     o.error_sample_rows = 128;
     if (method == "gptq" || method == "rtn") o.bits = 2;
     double err = 0;
+    const std::clock_t c0 = std::clock();
     for (auto _ : state) {
         CompressedLayer out = compress_layer(l.w, l.h, l.f, o);
         err = out.stats.rel_error;
         benchmark::DoNotOptimize(out.weight.ptr());
     }
+    state.counters["cpu_s"] = process_cpu_seconds(c0) / static_cast<double>(state.iterations());
     state.counters["rel_error"] = err;
     state.counters["weights_per_s"] = benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_factor(benchmark::State& state, int64_t cols) {
     const Input& in = input(cols);
+    const std::clock_t c0 = std::clock();
     for (auto _ : state) benchmark::DoNotOptimize(factor_hessian(in.h, 0.01).u_diag.data());
+    state.counters["cpu_s"] = process_cpu_seconds(c0) / static_cast<double>(state.iterations());
 }
 
 // One LLaMA-7B decoder block with `method` (default options, as the driver): the four distinct Hessians
@@ -122,6 +130,7 @@ void BM_block7(benchmark::State& state, const std::string& method) {
     CompressOptions o;
     o.method = method;
     double factor_s = 0.0, compress_s = 0.0, err = 0.0;
+    const std::clock_t c0 = std::clock();
     for (auto _ : state) {
         factor_s = compress_s = err = 0.0;
         std::vector<HessianFactor> factors(4);
@@ -138,6 +147,7 @@ void BM_block7(benchmark::State& state, const std::string& method) {
             state.counters[std::string("s_") + linears[i].name] = out.stats.seconds;
         }
     }
+    state.counters["cpu_s"] = process_cpu_seconds(c0) / static_cast<double>(state.iterations());
     state.counters["factor_s"] = factor_s;
     state.counters["compress_s"] = compress_s;
     state.counters["mean_rel_error"] = err;
