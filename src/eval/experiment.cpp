@@ -57,6 +57,23 @@ nlohmann::json ExperimentResult::to_json() const {
             {"report", report}};
 }
 
+ExperimentResult ExperimentResult::from_json(const nlohmann::json& j) {
+    ExperimentResult r;
+    r.label = j.at("label").get<std::string>();
+    r.table = j.at("table").get<std::string>();
+    r.method = j.at("method").get<std::string>();
+    r.options = j.at("options");
+    r.ppl = j.at("ppl").get<std::map<std::string, double>>();
+    r.mean_kl = j.at("mean_kl").get<double>();
+    r.top1_agreement = j.at("top1_agreement").get<double>();
+    r.nominal_bits = j.at("nominal_bits").get<double>();
+    r.storage_bits = j.at("storage_bits").get<double>();
+    r.compress_seconds = j.at("compress_seconds").get<double>();
+    r.peak_rss_bytes = j.at("peak_rss_bytes").get<int64_t>();
+    r.report = j.at("report");
+    return r;
+}
+
 std::vector<ExperimentRun> main_table_runs(bool quick) {
     std::vector<ExperimentRun> runs;
     runs.push_back({"FP", "main", true, {}});
@@ -127,15 +144,22 @@ std::vector<ExperimentRun> ablation_runs(int n, int m, bool quick) {
             r.options.layer.backbone = backbone;
             runs.push_back(r);
         }
-        ExperimentRun row_scales = base("backbone", "one (alpha, mu) pair per row");
-        row_scales.options.layer.scale_group = -1;
-        runs.push_back(row_scales);
+        for (int beta : {64, 256}) {  // block (and scale group) size
+            ExperimentRun r = base("block size", fmt::format("block size {} (one alpha, mu per row per block)", beta));
+            r.options.layer.block_size = beta;
+            runs.push_back(r);
+        }
         ExperimentRun no_comp = base("compensation", "compensation off");
         no_comp.options.layer.compensation = false;
         runs.push_back(no_comp);
-        ExperimentRun exact = base("compensation", "exact block error (U_BB^-1)");
-        exact.options.layer.exact_block_error = true;
-        runs.push_back(exact);
+        ExperimentRun diagonal = base("compensation", "block error divided by diag(U) (as released BiLLM code)");
+        diagonal.options.layer.exact_block_error = 0;
+        runs.push_back(diagonal);
+        for (int64_t windows : {16, 32}) {  // calibration size
+            ExperimentRun r = base("calibration", fmt::format("{} calibration windows", windows));
+            r.calib_windows = windows;
+            runs.push_back(r);
+        }
         ExperimentRun fp_inputs = base("compensation", "FP activations propagated");
         fp_inputs.options.propagate_fp = true;
         runs.push_back(fp_inputs);
@@ -175,7 +199,8 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
             result.peak_rss_bytes = peak_rss_bytes();
         } else {
             Model model = Model::load(settings.model_dir);
-            const int64_t windows = run.options.layer.method == "rtn" ? 1 : settings.calib_windows;
+            int64_t windows = run.calib_windows > 0 ? run.calib_windows : settings.calib_windows;
+            if (run.options.layer.method == "rtn") windows = 1;  // needs no calibration
             const CalibrationSet calibration =
                 sample_calibration(calib_stream, windows, calib_seq, settings.seed, settings.calib_path);
             const auto start = std::chrono::steady_clock::now();

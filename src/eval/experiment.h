@@ -21,6 +21,7 @@ struct ExperimentRun {
     std::string table;        // "main" or the ablation it belongs to ("spbo", "coarse", ...)
     bool full_precision = false;
     DriverOptions options;    // ignored for the FP run
+    int64_t calib_windows = 0;  // 0 = the experiment's setting
 };
 
 struct EvalText {
@@ -55,6 +56,7 @@ struct ExperimentResult {
     nlohmann::json report;        // the driver's report (per-layer errors, block importance, N per block)
 
     nlohmann::json to_json() const;
+    static ExperimentResult from_json(const nlohmann::json& j);
 };
 
 // The main table of the paper (its Table 1 rows) for one model.

@@ -118,6 +118,7 @@ std::string plot_ppl_vs_bits(const fs::path& dir, const ModelResults& m) {
             out << fmt::format("{:.4f} {:.6g} \"{}\"\n", r->storage_bits, ppl_of(*r, "test"), r->label);
         out << "\n\n";
     }
+    out.close();
     const ExperimentResult* fp = find_result(m.main, "FP");
     const fs::path script = dir / (base + ".gp");
     std::ofstream gp(script);
@@ -264,25 +265,47 @@ std::string ablation_table(const ModelResults& m) {
 
 }  // namespace
 
+nlohmann::json model_results_to_json(const ModelResults& m) {
+    nlohmann::json main = nlohmann::json::array(), ablations = nlohmann::json::array();
+    for (const ExperimentResult& r : m.main) main.push_back(r.to_json());
+    for (const ExperimentResult& r : m.ablations) ablations.push_back(r.to_json());
+    return {{"model", m.model_name},
+            {"model_dir", m.model_dir},
+            {"model_info", m.model_info},
+            {"calib", m.settings.calib_path},
+            {"calib_windows", m.settings.calib_windows},
+            {"calib_seq", m.settings.calib_seq},
+            {"seed", m.settings.seed},
+            {"eval_ctx", m.settings.eval_ctx},
+            {"max_eval_windows", m.settings.max_eval_windows},
+            {"kl_windows", m.settings.kl_windows},
+            {"wall_seconds", m.wall_seconds},
+            {"main", main},
+            {"ablations", ablations}};
+}
+
+ModelResults model_results_from_json(const nlohmann::json& j) {
+    ModelResults m;
+    m.model_name = j.at("model").get<std::string>();
+    m.model_dir = j.at("model_dir").get<std::string>();
+    m.model_info = j.at("model_info");
+    m.settings.model_dir = m.model_dir;
+    m.settings.calib_path = j.at("calib").get<std::string>();
+    m.settings.calib_windows = j.at("calib_windows").get<int64_t>();
+    m.settings.calib_seq = j.at("calib_seq").get<int64_t>();
+    m.settings.seed = j.value("seed", uint64_t{0});
+    m.settings.eval_ctx = j.at("eval_ctx").get<int64_t>();
+    m.settings.max_eval_windows = j.at("max_eval_windows").get<int64_t>();
+    m.settings.kl_windows = j.at("kl_windows").get<int64_t>();
+    m.wall_seconds = j.at("wall_seconds").get<double>();
+    for (const auto& r : j.at("main")) m.main.push_back(ExperimentResult::from_json(r));
+    for (const auto& r : j.at("ablations")) m.ablations.push_back(ExperimentResult::from_json(r));
+    return m;
+}
+
 void write_results_json(const std::string& path, const std::vector<ModelResults>& models) {
     nlohmann::json out = nlohmann::json::array();
-    for (const ModelResults& m : models) {
-        nlohmann::json main = nlohmann::json::array(), ablations = nlohmann::json::array();
-        for (const ExperimentResult& r : m.main) main.push_back(r.to_json());
-        for (const ExperimentResult& r : m.ablations) ablations.push_back(r.to_json());
-        out.push_back({{"model", m.model_name},
-                       {"model_dir", m.model_dir},
-                       {"model_info", m.model_info},
-                       {"calib", m.settings.calib_path},
-                       {"calib_windows", m.settings.calib_windows},
-                       {"calib_seq", m.settings.calib_seq},
-                       {"eval_ctx", m.settings.eval_ctx},
-                       {"max_eval_windows", m.settings.max_eval_windows},
-                       {"kl_windows", m.settings.kl_windows},
-                       {"wall_seconds", m.wall_seconds},
-                       {"main", main},
-                       {"ablations", ablations}});
-    }
+    for (const ModelResults& m : models) out.push_back(model_results_to_json(m));
     std::ofstream file(path);
     PBS2P_CHECK(file.good(), "{}: cannot write", path);
     file << out.dump(1) << "\n";

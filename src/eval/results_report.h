@@ -20,6 +20,8 @@ struct ModelResults {
     double wall_seconds = 0;
 };
 
+nlohmann::json model_results_to_json(const ModelResults& m);
+ModelResults model_results_from_json(const nlohmann::json& j);
 void write_results_json(const std::string& path, const std::vector<ModelResults>& models);
 void write_results_csv(const std::string& path, const std::vector<ModelResults>& models);
 

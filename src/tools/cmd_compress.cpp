@@ -104,7 +104,11 @@ int run(CompressCommand& cmd) {
         // The packed file is built from the structured layouts; the interchange file is not kept.
         const fs::path layouts_path = fs::path(cmd.out_dir) / kLayoutsFileName;
         write_layouts(layouts_path.string(), layouts);
-        packed = pack_model_dir(cmd.out_dir, cmd.out_dir);
+        const fs::path staging = fs::path(cmd.out_dir) / ".pack";
+        fs::remove_all(staging);
+        packed = pack_model_dir(cmd.out_dir, staging.string());
+        fs::rename(staging / kPackedModelFileName, fs::path(cmd.out_dir) / kPackedModelFileName);
+        fs::remove_all(staging);
         fs::remove(layouts_path);
     }
 

@@ -29,6 +29,7 @@ struct ExperimentCommand {
     std::string plot_dir;      // default OUT/plots
     bool quick = false;
     bool no_ablations = false;
+    bool reuse = false;
     int64_t calib_windows = 128;
     int64_t calib_seq = 0;
     int64_t eval_ctx = 0;
@@ -78,13 +79,29 @@ int run(ExperimentCommand& cmd) {
         m.settings = {dir, cmd.calib, cmd.calib_windows, cmd.calib_seq > 0 ? cmd.calib_seq : std::min<int64_t>(2048, context),
                       0, cmd.eval_ctx > 0 ? cmd.eval_ctx : std::min<int64_t>(2048, context),
                       cmd.max_eval_windows, cmd.kl_windows};
+        const bool with_ablations = i == 0 && !cmd.no_ablations && !cmd.valid.empty();
+        // Everything that determines this model's numbers; a saved result is reused only when it matches.
+        const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", dir, cmd.calib, cmd.test,
+                                            cmd.test_ood, with_ablations ? cmd.valid : "", cmd.quick,
+                                            m.settings.calib_windows, m.settings.calib_seq, m.settings.eval_ctx,
+                                            m.settings.max_eval_windows, m.settings.kl_windows, cmd.common.threads);
+        const fs::path saved = fs::path(cmd.out_dir) / m.model_name / "results.json";
+        if (cmd.reuse && fs::exists(saved)) {
+            std::ifstream in(saved);
+            const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+            if (!j.is_discarded() && j.value("key", std::string()) == key) {
+                if (!cmd.common.json) fmt::print(stderr, "== {}: reusing {}\n", m.model_name, saved.string());
+                all.push_back(model_results_from_json(j));
+                continue;
+            }
+        }
         if (!cmd.common.json) fmt::print(stderr, "== {}: main table\n", m.model_name);
         std::vector<EvalText> texts = {load_eval_text("test", cmd.test, *tokenizer),
                                        load_eval_text("test-ood", cmd.test_ood, *tokenizer)};
         m.main = run_experiments(m.settings, main_table_runs(cmd.quick), texts,
                                  [&](size_t d, size_t t, const ExperimentResult& r) { print_result(d, t, r, cmd.common.json); });
         // Ablations on the first model only, on the validation split.
-        if (i == 0 && !cmd.no_ablations && !cmd.valid.empty()) {
+        if (with_ablations) {
             if (!cmd.common.json) fmt::print(stderr, "== {}: ablations (valid split)\n", m.model_name);
             std::vector<EvalText> valid = {load_eval_text("valid", cmd.valid, *tokenizer)};
             m.ablations = run_experiments(m.settings, ablation_runs(4, 8, cmd.quick), valid,
@@ -93,6 +110,10 @@ int run(ExperimentCommand& cmd) {
                                           });
         }
         m.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        nlohmann::json j = model_results_to_json(m);
+        j["key"] = key;
+        fs::create_directories(saved.parent_path());
+        std::ofstream(saved) << j.dump(1) << "\n";
         all.push_back(std::move(m));
     }
 
@@ -132,6 +153,8 @@ CommandRegistrar registrar{
          app.add_option("--plots", cmd->plot_dir, "Directory for the PNG plots (default OUT/plots)");
          app.add_flag("--quick", cmd->quick, "Smoke-test size: fewer methods and ablations");
          app.add_flag("--no-ablations", cmd->no_ablations, "Only the main table");
+         app.add_flag("--reuse", cmd->reuse,
+                      "Reuse OUT/<model>/results.json from an earlier run with identical settings instead of rerunning");
          app.add_option("--calib-windows", cmd->calib_windows, "Calibration windows per run")->capture_default_str();
          app.add_option("--calib-seq", cmd->calib_seq, "Tokens per calibration window (0 = min(2048, context))")
              ->capture_default_str();

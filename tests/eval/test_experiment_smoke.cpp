@@ -1,0 +1,63 @@
+// Smoke test of `pbs2p experiment --quick` on the bundled reference model, at a tiny size: every run of
+// the quick main table and ablations completes, the outputs exist and hold finite numbers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(ExperimentSmoke, QuickRunWritesResultsReportAndPlots) {
+    const fs::path root = PBS2P_SOURCE_DIR;
+    const fs::path model = root / "models" / "ref-llama";
+    if (!fs::exists(model / "model.safetensors")) GTEST_SKIP() << "models/ref-llama is not present";
+    const fs::path out = fs::temp_directory_path() / "pbs2p-test-experiment-smoke";
+    fs::remove_all(out);
+    const std::string command =
+        std::string(PBS2P_BINARY) + " experiment " + model.string() + " --calib " + (root / "data/calib.txt").string() +
+        " --test " + (root / "data/test.txt").string() + " --test-ood " + (root / "data/test-ood.txt").string() +
+        " --valid " + (root / "data/valid.txt").string() + " -o " + out.string() +
+        " --quick --calib-windows 4 --calib-seq 128 --eval-ctx 128 --max-eval-windows 2 --kl-windows 1 > " +
+        (out.string() + ".log") + " 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << "see " << out.string() << ".log";
+
+    std::ifstream in(out / "results.json");
+    ASSERT_TRUE(in.good());
+    const nlohmann::json results = nlohmann::json::parse(in);
+    ASSERT_EQ(results.size(), 1u);
+    const auto& main = results[0]["main"];
+    ASSERT_GE(main.size(), 7u);
+    std::set<std::string> methods;
+    for (const auto& run : main) {
+        methods.insert(run["method"].get<std::string>());
+        for (const auto& [text, ppl] : run["ppl"].items()) {
+            EXPECT_TRUE(std::isfinite(ppl.get<double>())) << run["label"] << " " << text;
+            EXPECT_GT(ppl.get<double>(), 1.0);
+        }
+        if (run["method"] != "fp") {
+            EXPECT_GT(run["storage_bits"].get<double>(), 0.5) << run["label"];
+            EXPECT_GE(run["mean_kl"].get<double>(), 0.0) << run["label"];
+        }
+    }
+    for (const char* m : {"fp", "rtn", "gptq", "billm", "arb-llm", "stbllm", "pbs2p"}) EXPECT_TRUE(methods.count(m)) << m;
+    EXPECT_GE(results[0]["ablations"].size(), 3u);
+
+    std::ifstream md(out / "RESULTS.md");
+    const std::string report((std::istreambuf_iterator<char>(md)), {});
+    EXPECT_NE(report.find("| Method | #Block |"), std::string::npos);
+    EXPECT_NE(report.find("PBS2P 4:8"), std::string::npos);
+    EXPECT_TRUE(fs::exists(out / "results.csv"));
+    if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        EXPECT_TRUE(fs::exists(out / "plots" / "ppl_vs_bits_ref-llama.png"));
+        EXPECT_TRUE(fs::exists(out / "plots" / "cfs_ref-llama.png"));
+    }
+    fs::remove_all(out);
+}
+
+}  // namespace
