@@ -170,6 +170,11 @@ CommandRegistrar registrar{
              cmd->command_line += " --calib " + cmd->calib + " --test " + cmd->test + " --test-ood " + cmd->test_ood;
              if (!cmd->valid.empty()) cmd->command_line += " --valid " + cmd->valid;
              if (cmd->quick) cmd->command_line += " --quick";
+             if (cmd->no_ablations) cmd->command_line += " --no-ablations";
+             cmd->command_line += fmt::format(" --calib-windows {} --max-eval-windows {} --kl-windows {}",
+                                              cmd->calib_windows, cmd->max_eval_windows, cmd->kl_windows);
+             if (cmd->calib_seq > 0) cmd->command_line += fmt::format(" --calib-seq {}", cmd->calib_seq);
+             if (cmd->eval_ctx > 0) cmd->command_line += fmt::format(" --eval-ctx {}", cmd->eval_ctx);
              return run(*cmd);
          });
      }}};
