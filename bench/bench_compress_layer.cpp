@@ -9,8 +9,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,7 +42,8 @@ MatrixD synthetic_hessian(int64_t cols) {
     Matrix x(tokens, cols);
     for (int64_t t = 0; t < tokens; ++t)
         for (int64_t j = 0; j < cols; ++j)
-            x(t, j) = static_cast<float>(rng.normal() / std::sqrt(1.0 + j / 32.0) * (j % 97 == 0 ? 6.0 : 1.0));
+            x(t, j) =
+                static_cast<float>(rng.normal() / std::sqrt(1.0 + j / 32.0) * (j % 97 == 0 ? 6.0 : 1.0));
     // Mix neighbouring features so H is not diagonal.
     for (int64_t t = 0; t < tokens; ++t)
         for (int64_t j = cols - 1; j > 0; --j) x(t, j) += 0.5f * x(t, j - 1);
@@ -62,7 +63,9 @@ const Input& input(int64_t cols) {
 }
 
 // CPU seconds of the whole process (all threads) since c0: the work done, robust to a loaded machine.
-double process_cpu_seconds(std::clock_t c0) { return static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC; }
+double process_cpu_seconds(std::clock_t c0) {
+    return static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+}
 
 Matrix synthetic_weight(int64_t rows, int64_t cols, uint64_t seed) {
     Rng rng(seed);
@@ -95,7 +98,8 @@ void BM_compress(benchmark::State& state, const std::string& method, int64_t row
     }
     state.counters["cpu_s"] = process_cpu_seconds(c0) / static_cast<double>(state.iterations());
     state.counters["rel_error"] = err;
-    state.counters["weights_per_s"] = benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["weights_per_s"] =
+        benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_factor(benchmark::State& state, int64_t cols) {
@@ -114,8 +118,8 @@ void BM_block7(benchmark::State& state, const std::string& method) {
         int64_t rows, cols;
         int input;  // which Hessian: 0 = attention input, 1 = o input, 2 = mlp input, 3 = down input
     };
-    const Linear linears[] = {{"q", 4096, 4096, 0},     {"k", 4096, 4096, 0},      {"v", 4096, 4096, 0},
-                              {"o", 4096, 4096, 1},     {"gate", 11008, 4096, 2}, {"up", 11008, 4096, 2},
+    const Linear linears[] = {{"q", 4096, 4096, 0},    {"k", 4096, 4096, 0},     {"v", 4096, 4096, 0},
+                              {"o", 4096, 4096, 1},    {"gate", 11008, 4096, 2}, {"up", 11008, 4096, 2},
                               {"down", 4096, 11008, 3}};
     // Distinct Hessians of the same width differ only by a small diagonal shift (same spectrum shape).
     std::vector<MatrixD> hessians;
@@ -157,18 +161,25 @@ void BM_sgemm_peak(benchmark::State& state) {
     const int64_t n = 4096;
     Matrix a(n, n, 0.5f), b(n, n, 0.25f), c(n, n);
     for (auto _ : state) sgemm(false, false, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n);
-    state.counters["GFLOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                                  benchmark::Counter::kIs1000);
+    state.counters["GFLOPS"] = benchmark::Counter(
+        2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 int register_all() {
-    const bool small = std::getenv("PBS2P_BENCH_SHAPES") && std::string(std::getenv("PBS2P_BENCH_SHAPES")) == "small";
+    const bool small =
+        std::getenv("PBS2P_BENCH_SHAPES") && std::string(std::getenv("PBS2P_BENCH_SHAPES")) == "small";
     std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
     if (small) shapes = {{1024, 1024}};
-    benchmark::RegisterBenchmark("sgemm_4096_peak", BM_sgemm_peak)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+    benchmark::RegisterBenchmark("sgemm_4096_peak", BM_sgemm_peak)
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(2)
+        ->UseRealTime();
     for (auto [r, c] : shapes) {
         const std::string shape = std::to_string(r) + "x" + std::to_string(c);
-        benchmark::RegisterBenchmark(("factor_hessian/" + shape).c_str(), BM_factor, c)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+        benchmark::RegisterBenchmark(("factor_hessian/" + shape).c_str(), BM_factor, c)
+            ->Unit(benchmark::kSecond)
+            ->Iterations(1)
+            ->UseRealTime();
         for (const std::string& m : method_names())
             benchmark::RegisterBenchmark((m + "/" + shape).c_str(), BM_compress, m, r, c)
                 ->Unit(benchmark::kSecond)

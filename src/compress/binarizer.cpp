@@ -1,10 +1,10 @@
 #include "compress/binarizer.h"
-#include "compress/lanes.h"
 
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "compress/lanes.h"
 #include "core/blas.h"
 #include "core/error.h"
 
@@ -12,7 +12,9 @@ namespace pbs2p {
 
 namespace {
 
-inline bool present(const uint8_t* m, int64_t j) { return m == nullptr || m[j] != 0; }
+inline bool present(const uint8_t* m, int64_t j) {
+    return m == nullptr || m[j] != 0;
+}
 
 int64_t count_present(const uint8_t* m, int64_t n) {
     if (m == nullptr) return n;
@@ -135,7 +137,8 @@ void arb1_init_lanes(const float* w, const float* m, int64_t n, Arb1Lanes& p, fl
             abs_sum.add(v, mk * ad);
             store8(b + k, mk * sgn8(d));
         }
-    for (int l = 0; l < kLanes; ++l) p.alpha[l] = cnt[l] > 0.0 ? static_cast<float>(abs_sum[l] / cnt[l]) : 0.0f;
+    for (int l = 0; l < kLanes; ++l)
+        p.alpha[l] = cnt[l] > 0.0 ? static_cast<float>(abs_sum[l] / cnt[l]) : 0.0f;
 }
 
 void arb1_refine_lanes(const float* w, const float* m, int64_t n, int iters, Arb1Lanes& p, float* b) {
@@ -188,7 +191,8 @@ void arb1_refine_lanes(const float* w, const float* m, int64_t n, int iters, Arb
         if (cnt[l] == 0.0) p.alpha[l] = p.mu[l] = 0.0f;
 }
 
-void braq_lanes(const float* w, const float* m, const int* cols, int64_t count, int order, float* out, double* err) {
+void braq_lanes(const float* w, const float* m, const int* cols, int64_t count, int order, float* out,
+                double* err) {
     LaneSum cnt_sum;
     for (int64_t c = 0; c < count; ++c)
         for (int v = 0; v < kVecs; ++v) {
@@ -263,7 +267,8 @@ void arb2_fit(const float* w, const uint8_t* m, int64_t n, int iters, Arb2& p, i
                 den += b2[j] * b2[j];
             }
         p.alpha2 = static_cast<float>(num / (den + 1e-8));
-        const float cand[4] = {-p.alpha1 - p.alpha2, -p.alpha1 + p.alpha2, p.alpha1 - p.alpha2, p.alpha1 + p.alpha2};
+        const float cand[4] = {-p.alpha1 - p.alpha2, -p.alpha1 + p.alpha2, p.alpha1 - p.alpha2,
+                               p.alpha1 + p.alpha2};
         for (int64_t j = 0; j < n; ++j) {
             if (!present(m, j)) continue;
             const float v = w[j] - p.mu;
@@ -292,8 +297,8 @@ namespace {
 // P = V * S for a rows x width matrix V (fp32) and the fp64 Gram S.
 Matrix times_gram(const Matrix& v, const Matrix& gram_f32) {
     Matrix p(v.rows, v.cols);
-    sgemm(false, false, v.rows, v.cols, v.cols, 1.0f, v.ptr(), v.cols, gram_f32.ptr(), gram_f32.cols, 0.0f, p.ptr(),
-          p.cols);
+    sgemm(false, false, v.rows, v.cols, v.cols, 1.0f, v.ptr(), v.cols, gram_f32.ptr(), gram_f32.cols, 0.0f,
+          p.ptr(), p.cols);
     return p;
 }
 
@@ -361,7 +366,8 @@ void rc_refit(const Matrix& t, const std::vector<int8_t>& b, std::vector<float>&
 }
 
 // ARB-RC initialisation: a_i = mean_row |t|, c_j = mean_col |t| / a_i, b = sgn(t) on the mask.
-void rc_init(const Matrix& t, const Mask& mask, std::vector<int8_t>& b, std::vector<float>& a, std::vector<float>& c) {
+void rc_init(const Matrix& t, const Mask& mask, std::vector<int8_t>& b, std::vector<float>& a,
+             std::vector<float>& c) {
     const int64_t rows = t.rows, width = t.cols;
     a.assign(static_cast<size_t>(rows), 0.0f);
     c.assign(static_cast<size_t>(width), 0.0f);
@@ -412,7 +418,8 @@ void rc_binarize(const Matrix& block, const Mask& mask, int order, int iters, Ma
             resid(i, j) = mask[i * width + j] ? block(i, j) - a1[i] * c1[j] * b1[i * width + j] : 0.0f;
     rc_init(resid, mask, b2, a2, c2);
     // target = block - (a c^T) .* b for one plane, row by row.
-    auto minus_plane = [&](const std::vector<float>& a, const std::vector<float>& c, const std::vector<int8_t>& b) {
+    auto minus_plane = [&](const std::vector<float>& a, const std::vector<float>& c,
+                           const std::vector<int8_t>& b) {
 #pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < width; ++j) {
@@ -452,8 +459,8 @@ void rc_binarize(const Matrix& block, const Mask& mask, int order, int iters, Ma
 
 }  // namespace
 
-void arb_x_refit_order1(const Matrix& block, const Mask& mask, const int8_t* signs, const MatrixD& gram, int iters,
-                        Arb1* params) {
+void arb_x_refit_order1(const Matrix& block, const Mask& mask, const int8_t* signs, const MatrixD& gram,
+                        int iters, Arb1* params) {
     const int64_t rows = block.rows, width = block.cols;
     const Matrix gram_f32 = to_f32(gram);
     const XForms x = x_forms(block, mask, gram_f32);
@@ -532,10 +539,11 @@ ParamCount binarize_group(BinKind kind, const Matrix& block, const Mask& mask, i
         for (int64_t i = 0; i < rows; ++i) {
             const double msm = dot(x.mf.row(i), x.ms.row(i), width);
             if (msm <= 0.0) continue;
-            const double wsm = dot(x.wm.row(i), x.ms.row(i), width), b1sm = dot(f1.row(i), x.ms.row(i), width),
-                         b2sm = dot(f2.row(i), x.ms.row(i), width), b1sw = dot(x.wm.row(i), s1.row(i), width),
-                         b2sw = dot(x.wm.row(i), s2.row(i), width), b1sb1 = dot(f1.row(i), s1.row(i), width),
-                         b2sb2 = dot(f2.row(i), s2.row(i), width), b1sb2 = dot(f1.row(i), s2.row(i), width);
+            const double wsm = dot(x.wm.row(i), x.ms.row(i), width),
+                         b1sm = dot(f1.row(i), x.ms.row(i), width), b2sm = dot(f2.row(i), x.ms.row(i), width),
+                         b1sw = dot(x.wm.row(i), s1.row(i), width), b2sw = dot(x.wm.row(i), s2.row(i), width),
+                         b1sb1 = dot(f1.row(i), s1.row(i), width), b2sb2 = dot(f2.row(i), s2.row(i), width),
+                         b1sb2 = dot(f1.row(i), s2.row(i), width);
             double mu = p[i].mu, a1 = p[i].alpha1, a2 = p[i].alpha2;
             for (int it = 0; it < iters; ++it) {
                 mu = (wsm - a1 * b1sm - a2 * b2sm) / (msm + 1e-10);

@@ -12,7 +12,9 @@
 
 namespace pbs2p {
 
-inline float sgnf(float x) { return static_cast<float>((x > 0.0f) - (x < 0.0f)); }
+inline float sgnf(float x) {
+    return static_cast<float>((x > 0.0f) - (x < 0.0f));
+}
 
 // ---- row-wise primitives (w, m, out have n entries; m may be null = all present) ----
 
@@ -50,7 +52,8 @@ void arb1_refine_lanes(const float* w, const float* m, int64_t n, int iters, Arb
 // Scalar braq_row per lane, over the listed columns only (ascending; every other column must be outside
 // the mask in every lane, so skipping it changes nothing). out (n * kLanes) is scratch/output for the
 // listed columns; err[l] = the lane's squared error, bit-identical to braq_row on that row.
-void braq_lanes(const float* w, const float* m, const int* cols, int64_t count, int order, float* out, double* err);
+void braq_lanes(const float* w, const float* m, const int* cols, int64_t count, int order, float* out,
+                double* err);
 
 // ARB order 2 (shared mu; joint sign choice among {-a1-a2, -a1+a2, a1-a2, a1+a2}, first minimum wins).
 struct Arb2 {
@@ -76,7 +79,7 @@ ParamCount binarize_group(BinKind kind, const Matrix& block, const Mask& mask, i
 
 // ARB-X refit with frozen signs (15 iterations by default) of order-1 row parameters for one block:
 // mu <- (m.(w - alpha b))^T S m / (m^T S m), alpha <- b^T S (w - mu m) / (b^T S b). w, b, m rows x width.
-void arb_x_refit_order1(const Matrix& block, const Mask& mask, const int8_t* signs, const MatrixD& gram, int iters,
-                        Arb1* params);
+void arb_x_refit_order1(const Matrix& block, const Mask& mask, const int8_t* signs, const MatrixD& gram,
+                        int iters, Arb1* params);
 
 }  // namespace pbs2p

@@ -7,7 +7,8 @@
 #include "core/blas.h"
 #include "core/error.h"
 
-extern "C" void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info);
+extern "C" void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda,
+                        int* info);
 
 namespace pbs2p {
 
@@ -27,7 +28,8 @@ bool reversed_factor_to_inverse_factor(MatrixD& r) {
     for (int64_t i0 = 0; i0 < n; i0 += tile)
         for (int64_t j0 = 0; j0 < n - 1 - i0; j0 += tile)
             for (int64_t i = i0; i < std::min(n, i0 + tile); ++i)
-                for (int64_t j = j0; j < std::min(n - 1 - i, j0 + tile); ++j) std::swap(r(i, j), r(n - 1 - j, n - 1 - i));
+                for (int64_t j = j0; j < std::min(n - 1 - i, j0 + tile); ++j)
+                    std::swap(r(i, j), r(n - 1 - j, n - 1 - i));
     for (int64_t i = 0; i < n; ++i)
         if (!(r(i, i) > 0.0) || !std::isfinite(r(i, i))) return false;
     return true;
@@ -55,12 +57,14 @@ bool inverse_cholesky_upper(const MatrixD& a, MatrixD& u) {
 }
 
 HessianFactor factor_hessian(const MatrixD& H, double percdamp) {
-    PBS2P_CHECK(H.rows == H.cols && H.rows > 0, "hessian: H must be square and non-empty, got {}x{}", H.rows, H.cols);
-    PBS2P_CHECK(percdamp >= 0.0 && std::isfinite(percdamp), "hessian: percdamp must be >= 0, got {}", percdamp);
+    PBS2P_CHECK(H.rows == H.cols && H.rows > 0, "hessian: H must be square and non-empty, got {}x{}", H.rows,
+                H.cols);
+    PBS2P_CHECK(percdamp >= 0.0 && std::isfinite(percdamp), "hessian: percdamp must be >= 0, got {}",
+                percdamp);
     const int64_t m = H.rows;
     for (int64_t k = 0; k < m * m; ++k)
-        PBS2P_CHECK(std::isfinite(H.data[static_cast<size_t>(k)]), "hessian: H has a non-finite entry at ({}, {})",
-                    k / m, k % m);
+        PBS2P_CHECK(std::isfinite(H.data[static_cast<size_t>(k)]),
+                    "hessian: H has a non-finite entry at ({}, {})", k / m, k % m);
 
     HessianFactor f;
     f.size = m;
@@ -89,7 +93,8 @@ HessianFactor factor_hessian(const MatrixD& H, double percdamp) {
     f.u_f32 = Matrix(m, m);
     f.u_diag.resize(static_cast<size_t>(m));
 #pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < m * m; ++k) f.u_f32.data[static_cast<size_t>(k)] = static_cast<float>(f.u.data[static_cast<size_t>(k)]);
+    for (int64_t k = 0; k < m * m; ++k)
+        f.u_f32.data[static_cast<size_t>(k)] = static_cast<float>(f.u.data[static_cast<size_t>(k)]);
     for (int64_t j = 0; j < m; ++j) f.u_diag[static_cast<size_t>(j)] = f.u(j, j);
     return f;
 }

@@ -31,13 +31,23 @@ inline f8 load8(const float* p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-inline void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
-inline f8 splat8(float x) { return f8{x, x, x, x, x, x, x, x}; }
+inline void store8(float* p, f8 v) {
+    std::memcpy(p, &v, sizeof v);
+}
+inline f8 splat8(float x) {
+    return f8{x, x, x, x, x, x, x, x};
+}
 // Exact float -> double widening of the low / high four lanes.
-inline d4 lo4(f8 v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4); }
-inline d4 hi4(f8 v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4); }
+inline d4 lo4(f8 v) {
+    return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4);
+}
+inline d4 hi4(f8 v) {
+    return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4);
+}
 // sgn(x) in {-1, 0, +1} (0 for 0 and NaN), as sgnf.
-inline f8 sgn8(f8 x) { return __builtin_convertvector((x < 0.0f) - (x > 0.0f), f8); }
+inline f8 sgn8(f8 x) {
+    return __builtin_convertvector((x < 0.0f) - (x > 0.0f), f8);
+}
 
 // Per-lane double accumulator: acc[2v], acc[2v+1] hold lanes 8v..8v+3, 8v+4..8v+7.
 struct LaneSum {

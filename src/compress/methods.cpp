@@ -38,11 +38,14 @@ namespace {
 // -1 resolves to the method's default: exact for pbs2p, the released diagonal form for baselines.
 bool exact_error(const CompressOptions& o, bool method_default) {
     PBS2P_CHECK(o.exact_block_error >= -1 && o.exact_block_error <= 1,
-                "compress: exact_block_error must be -1 (method default), 0 or 1, got {}", o.exact_block_error);
+                "compress: exact_block_error must be -1 (method default), 0 or 1, got {}",
+                o.exact_block_error);
     return o.exact_block_error < 0 ? method_default : o.exact_block_error == 1;
 }
 
-double total_weights(const MethodContext& c) { return static_cast<double>(c.weight.rows) * c.weight.cols; }
+double total_weights(const MethodContext& c) {
+    return static_cast<double>(c.weight.rows) * c.weight.cols;
+}
 
 std::vector<double> hessian_diag(const MatrixD& h) {
     std::vector<double> d(static_cast<size_t>(h.rows));
@@ -110,7 +113,8 @@ void run_sparsegpt(MethodContext& c) {
                           uint8_t* k = keep.data() + i * m;
                           if (t % m == 0) {  // choose the group's mask on the updated weights: OBS score
                               float s[64];
-                              for (int l = 0; l < m; ++l) s[l] = wb[t + l] * wb[t + l] / (d[t + l] * d[t + l]);
+                              for (int l = 0; l < m; ++l)
+                                  s[l] = wb[t + l] * wb[t + l] / (d[t + l] * d[t + l]);
                               nm_keep_group(s, m, o.n_keep, k);
                           }
                           return k[t % m] ? wb[t] : 0.0f;
@@ -138,8 +142,8 @@ Matrix search_target(const Matrix& block, int64_t start, const HessianFactor& f,
                      const Mask* keep) {
     Matrix t(block.rows, block.cols);
     const bool hessian = metric == "hessian";
-    PBS2P_CHECK(hessian || metric == "magnitude", "compress: salient_metric must be hessian | magnitude, got '{}'",
-                metric);
+    PBS2P_CHECK(hessian || metric == "magnitude",
+                "compress: salient_metric must be hessian | magnitude, got '{}'", metric);
 #pragma omp parallel for schedule(static) if (block.size() >= kParallelMinWork)
     for (int64_t i = 0; i < block.rows; ++i)
         for (int64_t j = 0; j < block.cols; ++j) {
@@ -169,7 +173,8 @@ void account_partition(const Partition& part, const std::vector<ParamCount>& par
             acc.salient_weights += members;
             ++salient_groups;
         } else {
-            acc.bits += members * std::ceil(std::log2(static_cast<double>(std::max(part.nonsalient_groups, 1))));
+            acc.bits +=
+                members * std::ceil(std::log2(static_cast<double>(std::max(part.nonsalient_groups, 1))));
         }
         acc.bits += 16.0 * static_cast<double>(params[g].row_values + params[g].col_values);
     }
@@ -181,8 +186,8 @@ void account_partition(const Partition& part, const std::vector<ParamCount>& par
 }
 
 // Binarizes every group of the partition on the block's weights and accounts its storage.
-void binarize_partition(BinKind kind, const Matrix& block, const Partition& part, int iters, const MatrixD* gram,
-                        Matrix& q, PartitionBits& acc) {
+void binarize_partition(BinKind kind, const Matrix& block, const Partition& part, int iters,
+                        const MatrixD* gram, Matrix& q, PartitionBits& acc) {
     std::vector<ParamCount> params;
     for (size_t g = 0; g < part.masks.size(); ++g) {
         params.push_back(binarize_group(kind, block, part.masks[g], part.orders[g], iters, gram, q));
@@ -217,7 +222,8 @@ void run_arb_llm(MethodContext& c) {
                          const Matrix t = search_target(block, start, c.factor, o.salient_metric, nullptr);
                          Partition part = billm_partition(t, nullptr, o.salient_up_lim);
                          if (o.cgb) cgb_split(t, part);
-                         const MatrixD gram = kind == BinKind::arb_x ? gram_block(c.hessian, start, end) : MatrixD();
+                         const MatrixD gram =
+                             kind == BinKind::arb_x ? gram_block(c.hessian, start, end) : MatrixD();
                          binarize_partition(kind, block, part, o.arb_iters, &gram, q, acc);
                      });
     finish_partition_stats(c, acc, 0.0);
@@ -234,18 +240,20 @@ void run_stbllm(MethodContext& c) {
         score = ria_scores(w, hd.data());
     } else {
         score = Matrix(w.rows, w.cols);
-        block_scores(parse_score_kind(o.stbllm_metric, "stbllm_metric"), w.ptr(), w.rows, w.cols, 0, w.cols, nullptr,
-                     hd.data(), score.ptr());
+        block_scores(parse_score_kind(o.stbllm_metric, "stbllm_metric"), w.ptr(), w.rows, w.cols, 0, w.cols,
+                     nullptr, hd.data(), score.ptr());
     }
     Mask keep(static_cast<size_t>(w.size()));
     nm_keep_mask(score.ptr(), w.rows, w.cols, w.cols, o.n_keep, o.m_group, keep.data());
     PartitionBits acc;
     whole_block_loop(w, c.factor, o.block_size, o.compensation, exact_error(o, false),
                      [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
-                         // Pruned entries (refilled by earlier compensation) are targets of 0: never binarized.
+                         // Pruned entries (refilled by earlier compensation) are targets of 0: never
+                         // binarized.
                          Mask k(static_cast<size_t>(block.size()));
                          for (int64_t i = 0; i < block.rows; ++i)
-                             for (int64_t j = start; j < end; ++j) k[i * block.cols + (j - start)] = keep[i * w.cols + j];
+                             for (int64_t j = start; j < end; ++j)
+                                 k[i * block.cols + (j - start)] = keep[i * w.cols + j];
                          const Matrix t = search_target(block, start, c.factor, o.salient_metric, &k);
                          const Partition part = stbllm_partition(t, &k, o.salient_up_lim);
                          binarize_partition(BinKind::braq, block, part, o.arb_iters, nullptr, q, acc);
@@ -300,112 +308,119 @@ void run_pbs2p(MethodContext& c) {
     }
     PartitionBits acc;
     int64_t zero_signs = 0;
-    whole_block_loop(w, c.factor, o.block_size, o.compensation, exact_error(o, true),
-                     [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
-        const int64_t rows = block.rows, width = end - start;
-        // Fine stage: score on the error-updated block, keep the N largest of every M.
-        Matrix score(rows, width);
+    whole_block_loop(
+        w, c.factor, o.block_size, o.compensation, exact_error(o, true),
+        [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
+            const int64_t rows = block.rows, width = end - start;
+            // Fine stage: score on the error-updated block, keep the N largest of every M.
+            Matrix score(rows, width);
 #pragma omp parallel for schedule(static) if (rows * width >= kParallelMinWork)
-        for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < width; ++j) {
-                const float v = block(i, j);
-                const double d = c.factor.u_diag[start + j];
-                score(i, j) = fine == ScoreKind::obs   ? static_cast<float>(v * v / (d * d))
-                              : fine == ScoreKind::wanda ? static_cast<float>(std::fabs(v) * std::sqrt(std::max(0.0, hd[start + j])))
-                                                         : std::fabs(v);
-            }
-        Mask keep(static_cast<size_t>(rows * width));
-        nm_keep_mask(score.ptr(), rows, width, width, o.n_keep, o.m_group, keep.data());
+            for (int64_t i = 0; i < rows; ++i)
+                for (int64_t j = 0; j < width; ++j) {
+                    const float v = block(i, j);
+                    const double d = c.factor.u_diag[start + j];
+                    score(i, j) =
+                        fine == ScoreKind::obs ? static_cast<float>(v * v / (d * d))
+                        : fine == ScoreKind::wanda
+                            ? static_cast<float>(std::fabs(v) * std::sqrt(std::max(0.0, hd[start + j])))
+                            : std::fabs(v);
+                }
+            Mask keep(static_cast<size_t>(rows * width));
+            nm_keep_mask(score.ptr(), rows, width, width, o.n_keep, o.m_group, keep.data());
 
-        if (!row_backbone) {
-            if (o.backbone == "arb-rc") {
-                const ParamCount pc = binarize_group(BinKind::arb_rc, block, keep, 1, o.arb_iters, nullptr, q);
-                acc.bits += 16.0 * static_cast<double>(pc.row_values + pc.col_values);
-            } else {  // salient: BiLLM structure restricted to the kept entries, ARB binarizers
-                const Matrix t = search_target(block, start, c.factor, o.salient_metric, &keep);
-                const Partition part = billm_partition(t, &keep, o.salient_up_lim);
-                binarize_partition(BinKind::arb, block, part, o.arb_iters, nullptr, q, acc);
+            if (!row_backbone) {
+                if (o.backbone == "arb-rc") {
+                    const ParamCount pc =
+                        binarize_group(BinKind::arb_rc, block, keep, 1, o.arb_iters, nullptr, q);
+                    acc.bits += 16.0 * static_cast<double>(pc.row_values + pc.col_values);
+                } else {  // salient: BiLLM structure restricted to the kept entries, ARB binarizers
+                    const Matrix t = search_target(block, start, c.factor, o.salient_metric, &keep);
+                    const Partition part = billm_partition(t, &keep, o.salient_up_lim);
+                    binarize_partition(BinKind::arb, block, part, o.arb_iters, nullptr, q, acc);
+                }
+                return;
             }
-            return;
-        }
-        // Row backbone: SPBO per row and scale group, then fp16 parameters and the layout.
-        const MatrixD ginv = o.spbo_obs_update ? block_inverse_hessian(c.factor, start, end) : MatrixD();
-        const int64_t groups = width / sg;
-        std::vector<Arb1> params(static_cast<size_t>(rows * groups));
-        std::vector<int8_t> signs(static_cast<size_t>(rows * width));
-        if (o.spbo_obs_update) {
+            // Row backbone: SPBO per row and scale group, then fp16 parameters and the layout.
+            const MatrixD ginv = o.spbo_obs_update ? block_inverse_hessian(c.factor, start, end) : MatrixD();
+            const int64_t groups = width / sg;
+            std::vector<Arb1> params(static_cast<size_t>(rows * groups));
+            std::vector<int8_t> signs(static_cast<size_t>(rows * width));
+            if (o.spbo_obs_update) {
 #pragma omp parallel for schedule(dynamic, 16)
+                for (int64_t i = 0; i < rows; ++i)
+                    for (int64_t g = 0; g < groups; ++g) {
+                        const int64_t off = i * width + g * sg;
+                        spbo_fit_row(block.row(i) + g * sg, keep.data() + off, score.row(i) + g * sg, sg,
+                                     o.m_group, o.n_keep, sp, ginv.row(g * sg) + g * sg, width,
+                                     params[i * groups + g], signs.data() + off);
+                    }
+            } else {
+                // kLanes rows at a time (SIMD across rows, bit-identical to the per-row fit); dynamic chunks
+                // balance the threads on a loaded machine (each batch is independent, so results do not
+                // change).
+                const int64_t batches = (rows + kLanes - 1) / kLanes;
+#pragma omp parallel
+                {
+                    std::vector<Arb1> batch_params(kLanes);
+#pragma omp for schedule(dynamic, 4)
+                    for (int64_t bi = 0; bi < batches; ++bi) {
+                        const int64_t i0 = bi * kLanes;
+                        const int count = static_cast<int>(std::min<int64_t>(kLanes, rows - i0));
+                        for (int64_t g = 0; g < groups; ++g) {
+                            const int64_t off = i0 * width + g * sg;
+                            spbo_fit_rows(block.row(i0) + g * sg, keep.data() + off, score.row(i0) + g * sg,
+                                          width, count, sg, o.m_group, o.n_keep, sp, batch_params.data(),
+                                          signs.data() + off);
+                            for (int r = 0; r < count; ++r) params[(i0 + r) * groups + g] = batch_params[r];
+                        }
+                    }
+                }
+            }
+            if (o.backbone == "arb-x")
+                for (int64_t g = 0; g < groups; ++g) {
+                    Matrix sub(rows, sg);
+                    Mask sub_keep(static_cast<size_t>(rows * sg));
+                    std::vector<int8_t> sub_signs(static_cast<size_t>(rows * sg));
+                    std::vector<Arb1> sub_params(static_cast<size_t>(rows));
+                    for (int64_t i = 0; i < rows; ++i)
+                        for (int64_t j = 0; j < sg; ++j) {
+                            sub(i, j) = block(i, g * sg + j);
+                            sub_keep[i * sg + j] = keep[i * width + g * sg + j];
+                            sub_signs[i * sg + j] = signs[i * width + g * sg + j];
+                        }
+                    for (int64_t i = 0; i < rows; ++i) sub_params[i] = params[i * groups + g];
+                    const MatrixD gram = gram_block(c.hessian, start + g * sg, start + (g + 1) * sg);
+                    arb_x_refit_order1(sub, sub_keep, sub_signs.data(), gram, o.arb_iters, sub_params.data());
+                    for (int64_t i = 0; i < rows; ++i) params[i * groups + g] = sub_params[i];
+                }
+            const int64_t layout_groups = w.cols / sg, first_group = start / sg;
+            int64_t block_zero_signs = 0;
+#pragma omp parallel for schedule(static) reduction(+ : block_zero_signs) if (rows * width >= kParallelMinWork)
             for (int64_t i = 0; i < rows; ++i)
                 for (int64_t g = 0; g < groups; ++g) {
-                    const int64_t off = i * width + g * sg;
-                    spbo_fit_row(block.row(i) + g * sg, keep.data() + off, score.row(i) + g * sg, sg, o.m_group,
-                                 o.n_keep, sp, ginv.row(g * sg) + g * sg, width, params[i * groups + g],
-                                 signs.data() + off);
-                }
-        } else {
-            // kLanes rows at a time (SIMD across rows, bit-identical to the per-row fit); dynamic chunks
-            // balance the threads on a loaded machine (each batch is independent, so results do not change).
-            const int64_t batches = (rows + kLanes - 1) / kLanes;
-#pragma omp parallel
-            {
-                std::vector<Arb1> batch_params(kLanes);
-#pragma omp for schedule(dynamic, 4)
-                for (int64_t bi = 0; bi < batches; ++bi) {
-                    const int64_t i0 = bi * kLanes;
-                    const int count = static_cast<int>(std::min<int64_t>(kLanes, rows - i0));
-                    for (int64_t g = 0; g < groups; ++g) {
-                        const int64_t off = i0 * width + g * sg;
-                        spbo_fit_rows(block.row(i0) + g * sg, keep.data() + off, score.row(i0) + g * sg, width, count,
-                                      sg, o.m_group, o.n_keep, sp, batch_params.data(), signs.data() + off);
-                        for (int r = 0; r < count; ++r) params[(i0 + r) * groups + g] = batch_params[r];
+                    Arb1 p = params[i * groups + g];
+                    float alpha = round_to_fp16(p.alpha), mu = round_to_fp16(p.mu);
+                    if (!std::isfinite(alpha) || !std::isfinite(mu)) alpha = mu = 0.0f;
+                    const size_t lg = static_cast<size_t>(i * layout_groups + first_group + g);
+                    layout.alpha[lg] = alpha;
+                    layout.mu[lg] = mu;
+                    for (int64_t j = g * sg; j < (g + 1) * sg; ++j) {
+                        const int64_t k = i * width + j;
+                        const size_t idx = static_cast<size_t>(i * w.cols + start + j);
+                        if (!keep[k]) {
+                            q(i, j) = 0.0f;
+                            continue;
+                        }
+                        if (signs[k] == 0)
+                            ++block_zero_signs;  // w == mu exactly: either level is as good; store +
+                        const bool positive = signs[k] >= 0;
+                        layout.keep[idx] = 1;
+                        layout.sign[idx] = positive ? 1 : 0;
+                        q(i, j) = mu + (positive ? alpha : -alpha);
                     }
                 }
-            }
-        }
-        if (o.backbone == "arb-x")
-            for (int64_t g = 0; g < groups; ++g) {
-                Matrix sub(rows, sg);
-                Mask sub_keep(static_cast<size_t>(rows * sg));
-                std::vector<int8_t> sub_signs(static_cast<size_t>(rows * sg));
-                std::vector<Arb1> sub_params(static_cast<size_t>(rows));
-                for (int64_t i = 0; i < rows; ++i)
-                    for (int64_t j = 0; j < sg; ++j) {
-                        sub(i, j) = block(i, g * sg + j);
-                        sub_keep[i * sg + j] = keep[i * width + g * sg + j];
-                        sub_signs[i * sg + j] = signs[i * width + g * sg + j];
-                    }
-                for (int64_t i = 0; i < rows; ++i) sub_params[i] = params[i * groups + g];
-                const MatrixD gram = gram_block(c.hessian, start + g * sg, start + (g + 1) * sg);
-                arb_x_refit_order1(sub, sub_keep, sub_signs.data(), gram, o.arb_iters, sub_params.data());
-                for (int64_t i = 0; i < rows; ++i) params[i * groups + g] = sub_params[i];
-            }
-        const int64_t layout_groups = w.cols / sg, first_group = start / sg;
-        int64_t block_zero_signs = 0;
-#pragma omp parallel for schedule(static) reduction(+ : block_zero_signs) if (rows * width >= kParallelMinWork)
-        for (int64_t i = 0; i < rows; ++i)
-            for (int64_t g = 0; g < groups; ++g) {
-                Arb1 p = params[i * groups + g];
-                float alpha = round_to_fp16(p.alpha), mu = round_to_fp16(p.mu);
-                if (!std::isfinite(alpha) || !std::isfinite(mu)) alpha = mu = 0.0f;
-                const size_t lg = static_cast<size_t>(i * layout_groups + first_group + g);
-                layout.alpha[lg] = alpha;
-                layout.mu[lg] = mu;
-                for (int64_t j = g * sg; j < (g + 1) * sg; ++j) {
-                    const int64_t k = i * width + j;
-                    const size_t idx = static_cast<size_t>(i * w.cols + start + j);
-                    if (!keep[k]) {
-                        q(i, j) = 0.0f;
-                        continue;
-                    }
-                    if (signs[k] == 0) ++block_zero_signs;  // w == mu exactly: either level is as good; store +
-                    const bool positive = signs[k] >= 0;
-                    layout.keep[idx] = 1;
-                    layout.sign[idx] = positive ? 1 : 0;
-                    q(i, j) = mu + (positive ? alpha : -alpha);
-                }
-            }
-        zero_signs += block_zero_signs;
-    });
+            zero_signs += block_zero_signs;
+        });
     c.stats.n_keep = o.n_keep;
     c.stats.m_group = o.m_group;
     c.stats.nominal_bits = 1.1 * o.n_keep / o.m_group;
@@ -426,14 +441,17 @@ const std::vector<MethodEntry>& method_table() {
     static const std::vector<MethodEntry> table = {
         {"rtn", "round-to-nearest min-max grid per row or group (no Hessian)", false, run_rtn},
         {"gptq", "GPTQ: exact column loop with OBS updates, min-max grid", true, run_gptq},
-        {"sparsegpt", "SparseGPT N:M: OBS-score mask chosen inside the exact column loop", true, run_sparsegpt},
+        {"sparsegpt", "SparseGPT N:M: OBS-score mask chosen inside the exact column loop", true,
+         run_sparsegpt},
         {"wanda", "Wanda N:M: |W| * ||X_j|| mask, no update", true, run_wanda},
-        {"billm", "BiLLM: salient columns (order 2) + bell-shaped split (order 1), whole-block compensation", true,
-         run_billm},
+        {"billm", "BiLLM: salient columns (order 2) + bell-shaped split (order 1), whole-block compensation",
+         true, run_billm},
         {"arb-llm", "ARB-LLM: BiLLM structure + CGB with ARB / ARB-X / ARB-RC binarizers", true, run_arb_llm},
-        {"stbllm", "STBLLM (sparsity-preserving): N:M mask, then salient + trisection binarization of kept entries",
+        {"stbllm",
+         "STBLLM (sparsity-preserving): N:M mask, then salient + trisection binarization of kept entries",
          true, run_stbllm},
-        {"pbs2p", "PBS2P: per block OBS N:M mask + SPBO stepwise ARB fits + block-wise compensation", true, run_pbs2p},
+        {"pbs2p", "PBS2P: per block OBS N:M mask + SPBO stepwise ARB fits + block-wise compensation", true,
+         run_pbs2p},
     };
     return table;
 }

@@ -11,10 +11,13 @@ namespace pbs2p {
 
 namespace {
 
-inline bool allowed_at(const Mask* allowed, int64_t k) { return allowed == nullptr || (*allowed)[k] != 0; }
+inline bool allowed_at(const Mask* allowed, int64_t k) {
+    return allowed == nullptr || (*allowed)[k] != 0;
+}
 
 // Rows [i0, i0 + kLanes) of t (missing rows repeat the last one) and the allowed flags, interleaved.
-void interleave_rows(const Matrix& t, const Mask* allowed, int64_t i0, std::vector<float>& wt, std::vector<float>& mt) {
+void interleave_rows(const Matrix& t, const Mask* allowed, int64_t i0, std::vector<float>& wt,
+                     std::vector<float>& mt) {
     const int64_t width = t.cols;
     wt.resize(static_cast<size_t>(width * kLanes));
     mt.resize(wt.size());
@@ -26,7 +29,6 @@ void interleave_rows(const Matrix& t, const Mask* allowed, int64_t i0, std::vect
         }
     }
 }
-
 
 std::vector<double> linear_levels(double lo, double hi, int count) {
     std::vector<double> l(static_cast<size_t>(count));
@@ -105,7 +107,8 @@ void binned_braq1_error_lanes(const float* xt, const float* use_t, const std::ve
                 const d4 s2[2] = {lo4(sel), hi4(sel)};
                 for (int h = 0; h < 2; ++h) {
                     const d4 d = (xd[h] - mu[g][h]) * s2[h];
-                    abs_dev[g][h] += (d4)((__attribute__((vector_size(32))) long long)d & 0x7fffffffffffffffLL);
+                    abs_dev[g][h] +=
+                        (d4)((__attribute__((vector_size(32))) long long)d & 0x7fffffffffffffffLL);
                     sq_dev[g][h] += d * d;
                 }
             }
@@ -114,7 +117,8 @@ void binned_braq1_error_lanes(const float* xt, const float* use_t, const std::ve
             const int h = l / 4, e = l % 4;
             double total = 0.0;
             for (int g = 0; g < Groups; ++g)
-                if (cnt[g][h][e] > 0) total += sq_dev[g][h][e] - abs_dev[g][h][e] * abs_dev[g][h][e] / cnt[g][h][e];
+                if (cnt[g][h][e] > 0)
+                    total += sq_dev[g][h][e] - abs_dev[g][h][e] * abs_dev[g][h][e] / cnt[g][h][e];
             err[8 * v + l] = total;
         }
     }
@@ -132,7 +136,8 @@ Mask salient_column_mask(const Matrix& t, const Mask* allowed, const std::vector
 }
 
 // Per-row "usable non-salient" flags and the flattened |T| of the non-salient part (zeros elsewhere).
-void nonsalient(const Matrix& t, const Mask* allowed, const Mask& sal, Mask& use, std::vector<float>& abs_values) {
+void nonsalient(const Matrix& t, const Mask* allowed, const Mask& sal, Mask& use,
+                std::vector<float>& abs_values) {
     use.assign(sal.size(), 0);
     abs_values.assign(sal.size(), 0.0f);
     const int64_t total = static_cast<int64_t>(sal.size());
@@ -144,7 +149,8 @@ void nonsalient(const Matrix& t, const Mask* allowed, const Mask& sal, Mask& use
 }
 
 template <int Groups>
-void partition_nonsalient(const Matrix& t, const Mask& use, const std::vector<float>& best_thr, Partition& part) {
+void partition_nonsalient(const Matrix& t, const Mask& use, const std::vector<float>& best_thr,
+                          Partition& part) {
     const int64_t rows = t.rows, width = t.cols;
     for (int g = 0; g < Groups; ++g) {
         Mask m(use.size(), 0);
@@ -164,7 +170,8 @@ void partition_nonsalient(const Matrix& t, const Mask& use, const std::vector<fl
 
 // Searches thresholds (Groups - 1 of them per candidate) minimising the binned error over all rows.
 template <int Groups>
-std::vector<float> search_thresholds(const Matrix& t, const Mask& use, const std::vector<std::vector<float>>& cands) {
+std::vector<float> search_thresholds(const Matrix& t, const Mask& use,
+                                     const std::vector<std::vector<float>>& cands) {
     const int64_t rows = t.rows, width = t.cols;
     std::vector<double> err(cands.size() * static_cast<size_t>(rows));
     const int64_t batches = (rows + kLanes - 1) / kLanes;
@@ -250,8 +257,10 @@ int search_salient_count(const Matrix& t, const Mask* allowed, const std::vector
             for (int c = 1; c <= max_count; ++c) {
                 const auto& sc = sal_cols[c - 1];
                 const auto& rc = rest_cols[c - 1];
-                braq_lanes(wt.data(), mt.data(), sc.data(), static_cast<int64_t>(sc.size()), 2, out.data(), e_sal);
-                braq_lanes(wt.data(), mt.data(), rc.data(), static_cast<int64_t>(rc.size()), 2, out.data(), e_rest);
+                braq_lanes(wt.data(), mt.data(), sc.data(), static_cast<int64_t>(sc.size()), 2, out.data(),
+                           e_sal);
+                braq_lanes(wt.data(), mt.data(), rc.data(), static_cast<int64_t>(rc.size()), 2, out.data(),
+                           e_rest);
                 for (int l = 0; l < kLanes && i0 + l < rows; ++l)
                     err[static_cast<size_t>(c - 1) * rows + i0 + l] = e_sal[l] + e_rest[l];
             }

@@ -13,7 +13,8 @@ void spbo_schedule(const uint8_t* keep, const float* score, int64_t n, int m_gro
                    bool global_schedule, int* step_of) {
     for (int64_t j = 0; j < n; ++j) step_of[j] = 0;
     auto assign = [&](std::vector<int64_t>& pruned) {
-        std::stable_sort(pruned.begin(), pruned.end(), [&](int64_t a, int64_t b) { return score[a] < score[b]; });
+        std::stable_sort(pruned.begin(), pruned.end(),
+                         [&](int64_t a, int64_t b) { return score[a] < score[b]; });
         const int64_t p = static_cast<int64_t>(pruned.size());
         for (int64_t r = 0; r < p; ++r) step_of[pruned[r]] = static_cast<int>(r * tau / p) + 1;
     };
@@ -78,8 +79,8 @@ void obs_zero(std::vector<float>& t, const std::vector<int64_t>& q, const double
 }  // namespace
 
 SpboRowResult spbo_fit_row(const float* w, const uint8_t* keep, const float* score, int64_t n, int m_group,
-                           int n_keep, const SpboOptions& opt, const double* ginv, int64_t ld_ginv, Arb1& params,
-                           int8_t* b) {
+                           int n_keep, const SpboOptions& opt, const double* ginv, int64_t ld_ginv,
+                           Arb1& params, int8_t* b) {
     SpboRowResult result;
     // One-shot: prune, then ARB on the kept entries.
     Arb1 one;
@@ -160,7 +161,8 @@ void spbo_fit_rows(const float* w, const uint8_t* keep, const float* score, int6
     std::vector<int> step_of(len), row_steps(static_cast<size_t>(n));
     for (int l = 0; l < kLanes; ++l) {
         const int64_t r = std::min(l, count - 1);
-        spbo_schedule(keep + r * ld, score + r * ld, n, m_group, n_keep, tau, opt.global_schedule, row_steps.data());
+        spbo_schedule(keep + r * ld, score + r * ld, n, m_group, n_keep, tau, opt.global_schedule,
+                      row_steps.data());
         for (int64_t j = 0; j < n; ++j) step_of[j * kLanes + l] = row_steps[j];
     }
     // Step 0: dense fit; then the pruned entries are introduced step by step. A lane whose row has no entry

@@ -10,11 +10,12 @@
 namespace pbs2p {
 
 struct SpboOptions {
-    int steps = 0;              // tau; 0 = M - N
+    int steps = 0;                 // tau; 0 = M - N
     bool global_schedule = false;  // false: per group (k-th lowest pruned score of each M-group at step k)
-    int inner_iters = 15;       // ARB iterations after every step (and for the dense start)
-    bool obs_update = false;    // OBS-update the kept entries for everything pruned so far before each re-fit
-    bool keep_best = true;      // keep the one-shot fit instead when its masked error is lower (not with obs_update)
+    int inner_iters = 15;          // ARB iterations after every step (and for the dense start)
+    bool obs_update = false;  // OBS-update the kept entries for everything pruned so far before each re-fit
+    bool keep_best =
+        true;  // keep the one-shot fit instead when its masked error is lower (not with obs_update)
 };
 
 struct SpboRowResult {
@@ -30,8 +31,8 @@ void spbo_schedule(const uint8_t* keep, const float* score, int64_t n, int m_gro
 // null otherwise. Output: params, signs b (0 where pruned). Plain mode (spbo off) is the same call with
 // steps = -1: one-shot ARB on the final mask.
 SpboRowResult spbo_fit_row(const float* w, const uint8_t* keep, const float* score, int64_t n, int m_group,
-                           int n_keep, const SpboOptions& opt, const double* ginv, int64_t ld_ginv, Arb1& params,
-                           int8_t* b);
+                           int n_keep, const SpboOptions& opt, const double* ginv, int64_t ld_ginv,
+                           Arb1& params, int8_t* b);
 
 // spbo_fit_row for `count` (1..kLanes) rows of one segment at once (SIMD across rows), bit-identical to
 // calling spbo_fit_row per row. Row r's data start at w + r * ld (same for keep, score, b); params[r] is

@@ -14,15 +14,19 @@ using namespace pbs2p;
 
 namespace {
 
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(float a, float b) {
+    return std::memcmp(&a, &b, sizeof a) == 0;
+}
+bool same_bits(double a, double b) {
+    return std::memcmp(&a, &b, sizeof a) == 0;
+}
 
 // kLanes rows of n values with outliers, ties at the mean and masks (lane 3's mask is empty).
 struct LaneData {
     int64_t n;
-    std::vector<float> w;         // rows, row-major
-    std::vector<uint8_t> m;       // rows, row-major
-    std::vector<float> wt, mt;    // interleaved
+    std::vector<float> w;       // rows, row-major
+    std::vector<uint8_t> m;     // rows, row-major
+    std::vector<float> wt, mt;  // interleaved
 };
 
 LaneData make_lanes(Rng& rng, int64_t n) {
@@ -77,18 +81,23 @@ TEST(Lanes, BraqErrorEqualsPerRowBitForBit) {
         // Only the listed columns may be inside the mask: drop every third column from the list and mask.
         std::vector<int> cols;
         for (int64_t j = 0; j < n; ++j)
-            if (j % 3 != 1) cols.push_back(static_cast<int>(j));
+            if (j % 3 != 1)
+                cols.push_back(static_cast<int>(j));
             else
                 for (int l = 0; l < kLanes; ++l) d.m[l * n + j] = 0, d.mt[j * kLanes + l] = 0.0f;
         for (int order : {1, 2}) {
             std::vector<float> out(n * kLanes), ref(n);
             double err[kLanes];
-            braq_lanes(d.wt.data(), d.mt.data(), cols.data(), static_cast<int64_t>(cols.size()), order, out.data(), err);
+            braq_lanes(d.wt.data(), d.mt.data(), cols.data(), static_cast<int64_t>(cols.size()), order,
+                       out.data(), err);
             for (int l = 0; l < kLanes; ++l) {
                 const double e = braq_row(d.w.data() + l * n, d.m.data() + l * n, n, order, ref.data());
                 ASSERT_TRUE(same_bits(err[l], e)) << "trial " << trial << " order " << order << " lane " << l;
-                for (int c : cols)
-                    if (d.m[l * n + c]) ASSERT_TRUE(same_bits(out[c * kLanes + l], ref[c]));
+                for (int c : cols) {
+                    if (d.m[l * n + c]) {
+                        ASSERT_TRUE(same_bits(out[c * kLanes + l], ref[c]));
+                    }
+                }
             }
         }
     }
@@ -115,16 +124,18 @@ TEST(Lanes, SpboRowsEqualPerRowFits) {
         std::vector<int8_t> b(rows * n);
         for (int64_t i0 = 0; i0 < rows; i0 += kLanes) {
             const int count = static_cast<int>(std::min<int64_t>(kLanes, rows - i0));
-            spbo_fit_rows(w.data() + i0 * n, keep.data() + i0 * n, score.data() + i0 * n, n, count, n, 8, n_keep, o,
-                          p.data() + i0, b.data() + i0 * n);
+            spbo_fit_rows(w.data() + i0 * n, keep.data() + i0 * n, score.data() + i0 * n, n, count, n, 8,
+                          n_keep, o, p.data() + i0, b.data() + i0 * n);
         }
         for (int64_t i = 0; i < rows; ++i) {
             Arb1 r;
             std::vector<int8_t> rb(n);
-            spbo_fit_row(w.data() + i * n, keep.data() + i * n, score.data() + i * n, n, 8, n_keep, o, nullptr, 0, r,
-                         rb.data());
-            ASSERT_TRUE(same_bits(p[i].alpha, r.alpha) && same_bits(p[i].mu, r.mu)) << "variant " << variant << " row " << i;
-            for (int64_t j = 0; j < n; ++j) ASSERT_EQ(b[i * n + j], rb[j]) << "variant " << variant << " row " << i;
+            spbo_fit_row(w.data() + i * n, keep.data() + i * n, score.data() + i * n, n, 8, n_keep, o,
+                         nullptr, 0, r, rb.data());
+            ASSERT_TRUE(same_bits(p[i].alpha, r.alpha) && same_bits(p[i].mu, r.mu))
+                << "variant " << variant << " row " << i;
+            for (int64_t j = 0; j < n; ++j)
+                ASSERT_EQ(b[i * n + j], rb[j]) << "variant " << variant << " row " << i;
         }
     }
 }
