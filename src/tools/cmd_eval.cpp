@@ -19,6 +19,7 @@ namespace {
 
 struct EvalCliOptions {
     std::string model;
+    std::string kernel;  // packed models only
     std::string text;
     std::string protocol = "gptq";
     int64_t ctx = 0;
@@ -42,7 +43,7 @@ int run(const EvalCliOptions& o) {
     const auto start = std::chrono::steady_clock::now();
     const PerplexityProtocol protocol = parse_protocol(o.protocol);
     const std::string text = read_text_file(o.text);
-    const Model model = load_model_for_cli(o.model);
+    const Model model = load_model_for_cli(o.model, o.kernel);
     const auto tokenizer = load_tokenizer(model_directory(o.model));
     PBS2P_CHECK(tokenizer->vocab_size() <= model.config().vocab_size,
                 "{}: tokenizer has {} tokens but the model's vocabulary is {}", o.model, tokenizer->vocab_size(),
@@ -84,6 +85,7 @@ CommandRegistrar registrar{
     {"eval", "Perplexity of a model on a text file (and KL divergence against a reference model)", [](CLI::App& app) {
          auto o = std::make_shared<EvalCliOptions>();
          app.add_option("model", o->model, "Model directory (config.json, *.safetensors, tokenizer)")->required();
+         add_kernel_option(app, o->kernel);
          app.add_option("--text", o->text, "UTF-8 text file to score (tokenized whole, BOS at the start)")->required();
          app.add_option("--protocol", o->protocol,
                         "gptq: non-overlapping ctx windows, every token scored; llamacpp: ctx chunks starting with "

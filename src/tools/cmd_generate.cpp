@@ -16,6 +16,7 @@ namespace {
 
 struct GenerateCliOptions {
     std::string model;
+    std::string kernel;  // packed models only
     std::string prompt;
     int64_t max_tokens = 128;
     double temperature = 0.0;
@@ -26,7 +27,7 @@ struct GenerateCliOptions {
 
 int run(const GenerateCliOptions& o) {
     apply_common_options(o.common);
-    const Model model = load_model_for_cli(o.model);
+    const Model model = load_model_for_cli(o.model, o.kernel);
     const auto tokenizer = load_tokenizer(model_directory(o.model));
     const std::vector<int32_t> prompt = tokenizer->encode(o.prompt, true);
     PBS2P_CHECK(!prompt.empty(), "--prompt: empty prompt");
@@ -69,6 +70,7 @@ CommandRegistrar registrar{{"generate", "Generate text from a prompt, streaming 
                                 auto o = std::make_shared<GenerateCliOptions>();
                                 app.add_option("model", o->model, "Model directory (config.json, *.safetensors, tokenizer)")
                                     ->required();
+         add_kernel_option(app, o->kernel);
                                 app.add_option("-p,--prompt", o->prompt, "Prompt text (BOS is prepended)")->required();
                                 app.add_option("-n,--max-tokens", o->max_tokens, "Maximum number of tokens to generate")
                                     ->capture_default_str()

@@ -21,6 +21,14 @@ Model load_model_for_cli(const std::string& path, const std::string& kernel) {
     return Model::load(path);
 }
 
+void add_kernel_option(CLI::App& app, std::string& kernel) {
+    std::string names;
+    for (const PackedKernel& k : packed_kernels()) names += std::string(names.empty() ? "" : " | ") + k.name;
+    app.add_option("--kernel", kernel,
+                   "Kernel for a packed model: " + names +
+                       " (default: the fastest; avx2_q8 quantizes activations to int8, avx2_f32 keeps them fp32)");
+}
+
 std::string model_directory(const std::string& path) {
     const fs::path p(path);
     if (fs::is_regular_file(p)) return p.parent_path().empty() ? std::string(".") : p.parent_path().string();
