@@ -294,21 +294,11 @@ CliRun expect_rerun_is_byte_identical(const std::vector<std::string>& args, cons
     return again;
 }
 
-// Known defect: the packing step copies config.json onto itself when input and output directories are
-// the same (cmd_compress packs OUT into OUT); skip instead of failing until it is fixed.
-bool skip_if_known_pack_in_place_bug(const CliRun& r) {
-    return r.exit_code != 0 && contains(r.err, "cannot copy file: File exists");
-}
-
 TEST(CliCompress, Pbs2pOnGoldenModel) {
     TempDir tmp;
     const fs::path model_dir = copy_golden("llama_gqa", tmp / "m");
     const auto args = compress_args(model_dir.string(), "pbs2p", tmp / "out");
     const CliRun r = run_cli(args);
-    if (skip_if_known_pack_in_place_bug(r))
-        GTEST_SKIP()
-            << "compress fails while packing in place (copy_side_files copies config.json onto itself): "
-            << last_line(r.err);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     const auto report = check_compress_output(tmp / "out", "pbs2p", true);
     for (const auto& layer : report.at("layers")) {
@@ -359,8 +349,6 @@ TEST(CliCompress, Pbs2pOnReferenceModel) {
     TempDir tmp;
     const auto args = compress_args(dir, "pbs2p", tmp / "out");
     const CliRun r = run_cli(args);
-    if (skip_if_known_pack_in_place_bug(r))
-        GTEST_SKIP() << "compress fails while packing in place: " << last_line(r.err);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     check_compress_output(tmp / "out", "pbs2p", true);
     expect_rerun_is_byte_identical(args, tmp / "out", true);
