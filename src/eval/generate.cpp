@@ -58,7 +58,9 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
     const float* last = logits.row(logits.rows - 1);
     result.stop_reason = "max_tokens";
     for (int64_t i = 0; i < options.max_tokens; ++i) {
-        int32_t next = sample_token(last, c.vocab_size, options.sampling, rng);
+        const int64_t vocab = options.sampling.vocab_limit > 0 ? std::min(options.sampling.vocab_limit, c.vocab_size)
+                                                               : c.vocab_size;
+        int32_t next = sample_token(last, vocab, options.sampling, rng);
         if (next == eos_id) {
             result.stop_reason = "eos";
             break;

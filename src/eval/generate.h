@@ -16,6 +16,7 @@ struct SamplingOptions {
     double temperature = 0.0;  // 0 = greedy (argmax)
     int64_t top_k = 0;         // 0 = whole vocabulary
     uint64_t seed = 0;
+    int64_t vocab_limit = 0;   // sample among the first ids only (a tokenizer smaller than a padded vocabulary); 0 = all
 };
 
 struct GenerateOptions {

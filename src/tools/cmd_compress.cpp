@@ -65,6 +65,14 @@ int run(CompressCommand& cmd) {
     const auto wall_start = std::chrono::steady_clock::now();
 
     Model model = Model::load(cmd.model_dir);
+    // Every layer must accept the options before any calibration work starts.
+    for (const Linear* linear : model.all_linears()) {
+        try {
+            validate_options(cmd.compress.driver.layer, linear->in_features);
+        } catch (const Error& e) {
+            fail("{}: layer {}: {}", cmd.model_dir, linear->name, e.what());
+        }
+    }
     auto tokenizer = load_tokenizer(cmd.model_dir);
     const std::string calib_text = read_text_file(cmd.compress.calib_path);
     const std::vector<int32_t> stream = tokenizer->encode(calib_text, true);
@@ -88,11 +96,16 @@ int run(CompressCommand& cmd) {
     for (int l = 0; l < model.num_blocks(); ++l) total_layers += static_cast<int>(model.block_linears(l).size());
     Progress bar("compress", total_layers);
     std::map<std::string, BinaryLayout> layouts;
-    CompressionReport report =
-        compress_model(model, calibration, driver, &layouts, [&](int done, int, const LayerRecord& r) {
+    CompressionReport report;
+    try {
+        report = compress_model(model, calibration, driver, &layouts, [&](int done, int, const LayerRecord& r) {
             bar.update(done, fmt::format("block {} {} err {:.4f}", r.block, r.name.substr(r.name.rfind('.') + 1),
                                          r.stats.rel_error));
         });
+    } catch (const CompressionInterrupted& e) {
+        fmt::print(stderr, "\npbs2p: {}; rerun the same command to resume from {}\n", e.what(), checkpoint.string());
+        return 3;
+    }
     bar.finish();
 
     std::map<std::string, std::string> metadata = {{"pbs2p.method", driver.layer.method},
@@ -160,6 +173,9 @@ CommandRegistrar registrar{
          app.add_option("--dtype", cmd->dtype, "dtype of the dequantized weights written: f32 | f16 | bf16")
              ->capture_default_str();
          app.add_flag("--no-resume", cmd->no_resume, "Ignore a checkpoint left by an interrupted run");
+         app.add_option("--stop-after-blocks", cmd->compress.driver.stop_after_blocks,
+                        "Stop after this many blocks as if interrupted (exit code 3; for testing resume)")
+             ->group("Testing");
          add_compress_options(app, cmd->compress, true);
          add_common_options(app, cmd->common);
          return std::function<int()>([cmd] { return run(*cmd); });

@@ -52,6 +52,9 @@ int run(const EvalCliOptions& o) {
     EvalOptions options;
     options.protocol = protocol;
     options.ctx = o.ctx > 0 ? o.ctx : default_context(protocol, model.config());
+    PBS2P_CHECK(static_cast<int64_t>(tokens.size()) >= options.ctx + 1,
+                "{}: text too short: {} tokens, the {} protocol with ctx {} needs at least {}", o.text, tokens.size(),
+                o.protocol, options.ctx, options.ctx + 1);
     options.max_windows = o.max_windows;
     options.progress = !o.common.json;
     nlohmann::json out{{"model", o.model}, {"text", o.text}, {"text_tokens", tokens.size()}};

@@ -33,7 +33,7 @@ int run(const GenerateCliOptions& o) {
     PBS2P_CHECK(!prompt.empty(), "--prompt: empty prompt");
     GenerateOptions options;
     options.max_tokens = o.max_tokens;
-    options.sampling = {o.temperature, o.top_k, o.seed};
+    options.sampling = {o.temperature, o.top_k, o.seed, tokenizer->vocab_size()};
     const int32_t eos = tokenizer->eos_id() >= 0 ? tokenizer->eos_id() : model.config().eos_token_id;
     if (!o.common.json) {
         fmt::print("{}", o.prompt);

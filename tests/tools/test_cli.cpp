@@ -354,5 +354,31 @@ TEST(CliCompress, Pbs2pOnReferenceModel) {
     expect_rerun_is_byte_identical(args, tmp / "out", true);
 }
 
+// Interrupting a compress run (here on purpose, after one block) and rerunning the same command resumes
+// from the checkpoint and writes the same bytes as a run that was never interrupted.
+TEST(CliCompress, InterruptedRunResumesToIdenticalFiles) {
+    TempDir tmp;
+    const fs::path model_dir = copy_golden("llama_gqa", tmp / "model");
+    const fs::path whole = tmp / "whole", resumed = tmp / "resumed";
+    const CliRun full = run_cli(compress_args(model_dir.string(), "pbs2p", whole));
+    ASSERT_EQ(full.exit_code, 0) << full.describe();
+
+    std::vector<std::string> interrupted = compress_args(model_dir.string(), "pbs2p", resumed);
+    interrupted.insert(interrupted.end(), {"--stop-after-blocks", "1"});
+    const CliRun stopped = run_cli(interrupted);
+    ASSERT_EQ(stopped.exit_code, 3) << stopped.describe();
+    EXPECT_TRUE(fs::exists(resumed / ".checkpoint" / "state.json"));
+    EXPECT_FALSE(fs::exists(resumed / "model.safetensors"));
+
+    const CliRun finished = run_cli(compress_args(model_dir.string(), "pbs2p", resumed));
+    ASSERT_EQ(finished.exit_code, 0) << finished.describe();
+    EXPECT_TRUE(contains(finished.err, "resuming: 1 of 2 blocks")) << finished.err;
+    for (const char* file : {"model.safetensors", "model.packed.safetensors"})
+        EXPECT_EQ(read_file(resumed / file), read_file(whole / file)) << file;
+    const auto report = nlohmann::json::parse(read_file(resumed / "report.json"));
+    EXPECT_EQ(report.at("resumed_blocks"), 1);
+}
+
+
 }  // namespace
 }  // namespace pbs2p
