@@ -227,8 +227,8 @@ TEST(Cli, GenerateWithPaddedVocabulary) {
             continue;
         }
         ASSERT_EQ(r.exit_code, 0) << r.describe();
-        for (const auto& id : nlohmann::json::parse(r.out).at("tokens"))
-            EXPECT_LT(id.get<int>(), 80) << r.out;
+        const nlohmann::json printed = nlohmann::json::parse(r.out);  // kept alive for the loop
+        for (const auto& id : printed.at("tokens")) EXPECT_LT(id.get<int>(), 80) << r.out;
     }
     if (skipped)
         GTEST_SKIP()
