@@ -92,29 +92,31 @@ void read_pre_tokenizer(const json& root, VocabSpec& spec) {
     }
 }
 
+// Id of a token given by its text: added tokens first, then the vocabulary; -1 when absent or empty.
+int32_t token_id_of(const VocabSpec& spec, const std::string& text) {
+    if (text.empty()) return -1;
+    for (const auto& a : spec.added)
+        if (a.content == text) return a.id;
+    for (size_t i = 0; i < spec.tokens.size(); ++i)
+        if (spec.tokens[i] == text) return static_cast<int32_t>(i);
+    return -1;
+}
+
 // Added tokens and BOS/EOS of a byte-level vocabulary from tokenizer_config.json (GPT-2/OPT layout).
 void read_config_tokens(const json& config, VocabSpec& spec, bool add_bos_default) {
     if (config.contains("added_tokens_decoder") && config.at("added_tokens_decoder").is_object()) {
         for (const auto& [id, token] : config.at("added_tokens_decoder").items())
             spec.added.push_back({std::stoi(id), token.at("content").get<std::string>(), token.value("special", false)});
     }
-    const auto id_of = [&](const std::string& text) -> int32_t {
-        if (text.empty()) return -1;
-        for (const auto& a : spec.added)
-            if (a.content == text) return a.id;
-        for (size_t i = 0; i < spec.tokens.size(); ++i)
-            if (spec.tokens[i] == text) return static_cast<int32_t>(i);
-        return -1;
-    };
     bool add_bos = add_bos_default;
     if (config.contains("add_bos_token") && config.at("add_bos_token").is_boolean())
         add_bos = config.at("add_bos_token").get<bool>();
-    spec.bos_id = add_bos ? id_of(config_token(config, "bos_token")) : -1;
-    spec.eos_id = id_of(config_token(config, "eos_token"));
+    spec.bos_id = add_bos ? token_id_of(spec, config_token(config, "bos_token")) : -1;
+    spec.eos_id = token_id_of(spec, config_token(config, "eos_token"));
     // Special tokens that are whole vocabulary entries (GPT-2's <|endoftext|>, OPT's </s>) are matched too.
     for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
         const std::string text = config_token(config, key);
-        const int32_t id = id_of(text);
+        const int32_t id = token_id_of(spec, text);
         bool known = false;
         for (const auto& a : spec.added) known = known || a.id == id;
         if (id >= 0 && !known) spec.added.push_back({id, text, true});
@@ -201,16 +203,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const st
 
         for (const json& a : root.value("added_tokens", json::array()))
             spec.added.push_back({a.at("id").get<int32_t>(), a.at("content").get<std::string>(), a.value("special", false)});
-        const auto id_of = [&](const std::string& text) -> int32_t {
-            if (text.empty()) return -1;
-            for (const auto& a : spec.added)
-                if (a.content == text) return a.id;
-            for (size_t i = 0; i < spec.tokens.size(); ++i)
-                if (spec.tokens[i] == text) return static_cast<int32_t>(i);
-            return -1;
-        };
         const json unk = model.value("unk_token", json());
-        if (unk.is_string()) spec.unk_id = id_of(unk.get<std::string>());
+        if (unk.is_string()) spec.unk_id = token_id_of(spec, unk.get<std::string>());
 
         // BOS: tokenizer_config.json decides; otherwise a TemplateProcessing post-processor that starts with a
         // special token; otherwise none. The metaspace (LLaMA-style) family defaults to adding BOS.
@@ -224,8 +218,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const st
         }
         if (config.contains("add_bos_token") && config.at("add_bos_token").is_boolean())
             add_bos = config.at("add_bos_token").get<bool>();
-        spec.bos_id = add_bos ? id_of(bos_text) : -1;
-        spec.eos_id = id_of(config_token(config, "eos_token"));
+        spec.bos_id = add_bos ? token_id_of(spec, bos_text) : -1;
+        spec.eos_id = token_id_of(spec, config_token(config, "eos_token"));
     } catch (const json::exception& e) {
         fail("{}: malformed tokenizer.json: {}", path, e.what());
     }
