@@ -46,21 +46,33 @@ GOLDEN_PROMPTS = ["It is a truth universally acknowledged, that the President of
                   "In the year of our Lord, the people of this nation have seen great changes in"]
 SAMPLE_PROMPTS = ["It is a truth universally acknowledged", "The President said that",
                   "She walked into the room and"]
-TRAINING_NOTE = ("Training shared two CPU cores with other jobs, so throughput was about 1k tokens/s "
-                 "(instead of about 2k tokens/s single-threaded on an idle core): the model saw only a third "
-                 "of an epoch and is well short of convergence. That is enough for its purpose (a small, "
-                 "non-trivial fixture for testing compression and perplexity code).\n")
+REPEAT_PENALTY = 1.3  # for the second set of samples (CTRL-style, as llama.cpp's --repeat-penalty)
 SPLITS = [("test", "test.txt"), ("test_ood", "test-ood.txt"), ("valid", "valid.txt")]
 
 
 @torch.no_grad()
-def greedy(model, sp, prompt, n=64):
+def greedy(model, sp, prompt, n=64, repeat_penalty=1.0):
+    """Greedy continuation; with repeat_penalty > 1 the logits of tokens already in the context are
+    divided (positive) or multiplied (negative) by it before the argmax."""
     ids = [sp.bos_id()] + sp.encode(prompt)
     start = len(ids)
     for _ in range(n):
         x = torch.tensor([ids[-512:]])
-        ids.append(int(model(x)[0, -1].argmax()))
+        logits = model(x)[0, -1].clone()
+        if repeat_penalty != 1.0:
+            seen = torch.tensor(sorted(set(ids[1:])))
+            v = logits[seen]
+            logits[seen] = torch.where(v > 0, v / repeat_penalty, v * repeat_penalty)
+        ids.append(int(logits.argmax()))
     return sp.decode(ids[start:]), ids[start:]
+
+
+def training_note(info):
+    rate = info["tokens_seen"] / max(info["wall_s"], 1e-9)
+    return ("Training ran on two CPU cores shared with other jobs at %.0f tokens/s on average; the model saw "
+            "%.2f epochs and is short of convergence. That is enough for its purpose (a small, non-trivial "
+            "fixture for testing compression and perplexity code).\n"
+            % (rate, info["tokens_seen"] / info["train_tokens_available"]))
 
 
 @torch.no_grad()
@@ -151,7 +163,7 @@ def card(name, cfg, npar, info, ev, rows, pick, samples, sizes):
     L.append("- steps: %d, tokens seen: %d (%.2f epochs), wall time: %.1f min"
              % (info["steps"], info["tokens_seen"], info["tokens_seen"] / info["train_tokens_available"],
                 info["wall_s"] / 60))
-    L.append(TRAINING_NOTE)
+    L.append(training_note(info))
     L.append("- loss curve (`loss_curve.csv`, training loss of single batches and its EMA):\n")
     L.append("| step | tokens | elapsed s | lr | loss | loss EMA |\n|---:|---:|---:|---:|---:|---:|")
     for r in pick:
@@ -172,8 +184,12 @@ def card(name, cfg, npar, info, ev, rows, pick, samples, sizes):
     L.append("\n`test` is Austen's *Persuasion* (in-domain author, unseen novel); `test_ood` is Melville's "
              "*Moby-Dick* (out of domain). Values in `reference_eval.json`.\n")
     L.append("## Greedy samples (64 tokens)\n")
-    for p, s in samples:
-        L.append("**Prompt:** `%s`\n\n> %s\n" % (p, s.replace("\n", " ")))
+    L.append("Plain greedy decoding first, then greedy with a repetition penalty of %g (the logit of every "
+             "token already in the context divided by it when positive, multiplied when negative), which "
+             "keeps a model this small out of loops.\n" % REPEAT_PENALTY)
+    for p, plain, penalised in samples:
+        L.append("**Prompt:** `%s`\n\n- greedy: %s\n- greedy, repetition penalty %g: %s\n"
+                 % (p, plain.replace("\n", " "), REPEAT_PENALTY, penalised.replace("\n", " ")))
     L.append("## Files\n")
     for fn, sz in sizes:
         L.append("- `%s`: %d bytes" % (fn, sz))
@@ -182,6 +198,7 @@ def card(name, cfg, npar, info, ev, rows, pick, samples, sizes):
     L.append("## Reproduce\n\n```\npython3 scripts/data/build_corpora.py --keep-plain\n"
              "python3 scripts/train/train_tokenizer.py\n"
              "python3 scripts/train/train_ref_models.py --models llama,opt --minutes 27 --threads 1\n"
+             "python3 scripts/train/train_ref_models.py --models llama,opt --minutes 45 --threads 1 --resume\n"
              "python3 scripts/train/eval_ref_models.py\n```\n\nTraining is budgeted by wall time, so "
              "re-training on another machine gives a different (similar) model; the committed weights are "
              "the reference.\n\nLicence: the training texts are public domain; the model is released "
@@ -220,9 +237,10 @@ def main():
         with open(os.path.join(d, "golden_logits.json"), "w") as f:
             json.dump(golden(model, sp, name), f)
             f.write("\n")
-        samples = [(p, greedy(model, sp, p)[0]) for p in SAMPLE_PROMPTS]
-        for p, s in samples:
-            print(name, repr(p), "->", repr(s), flush=True)
+        samples = [(p, greedy(model, sp, p)[0], greedy(model, sp, p, repeat_penalty=REPEAT_PENALTY)[0])
+                   for p in SAMPLE_PROMPTS]
+        for p, plain, penalised in samples:
+            print(name, repr(p), "->", repr(plain), "| penalty:", repr(penalised), flush=True)
         info = json.load(open(os.path.join(d, "train_info.json")))
         rows, pick = loss_summary(os.path.join(d, "loss_curve.csv"))
         npar = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

@@ -12,6 +12,7 @@ speed; the checkpoints committed in models/ are the reference artefacts.
 Usage:
   train_ref_models.py --measure            # throughput of a few steps
   train_ref_models.py --models llama,opt --minutes 30 --out models
+  train_ref_models.py --models llama,opt --minutes 45 --resume   # another phase on the saved models
 """
 import argparse
 import csv
