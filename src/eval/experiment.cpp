@@ -100,7 +100,8 @@ std::vector<ExperimentRun> ablation_runs(int n, int m, bool quick) {
         return nm_run("pbs2p", fmt::format("{} ({}:{})", label, n, m), n, m, table);
     };
     runs.push_back(base("default", "PBS2P defaults"));
-    {   // SPBO on/off and its number of steps
+    const CompressOptions defaults;  // each row below changes one thing against the defaults
+    {   // SPBO on/off, its number of steps and the OBS update between steps
         ExperimentRun off = base("spbo", "SPBO off (one-shot prune, then binarize)");
         off.options.layer.spbo = false;
         runs.push_back(off);
@@ -109,8 +110,9 @@ std::vector<ExperimentRun> ablation_runs(int n, int m, bool quick) {
             two.options.layer.spbo_steps = 2;
             two.options.layer.spbo_schedule = "global";
             runs.push_back(two);
-            ExperimentRun obs = base("spbo", "SPBO + OBS update of kept weights per step");
-            obs.options.layer.spbo_obs_update = true;
+            ExperimentRun obs = base("spbo", defaults.spbo_obs_update ? "SPBO without the OBS update of kept weights"
+                                                                      : "SPBO + OBS update of kept weights per step");
+            obs.options.layer.spbo_obs_update = !defaults.spbo_obs_update;
             runs.push_back(obs);
         }
     }
@@ -130,7 +132,8 @@ std::vector<ExperimentRun> ablation_runs(int n, int m, bool quick) {
             r.options.layer.fine_metric = metric;
             runs.push_back(r);
         }
-        for (const char* backbone : {"arb-x", "salient"}) {  // binarizer backbone
+        for (const char* backbone : {"arb", "arb-x", "salient"}) {  // binarizer backbone
+            if (backbone == defaults.backbone) continue;
             ExperimentRun r = base("backbone", fmt::format("backbone {}", backbone));
             r.options.layer.backbone = backbone;
             runs.push_back(r);

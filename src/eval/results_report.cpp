@@ -210,18 +210,20 @@ std::string plot_layer_errors(const fs::path& dir, const ModelResults& m) {
 
 std::string main_table(const ModelResults& m) {
     std::string md;
-    md += "| Method | #Block | W-bits (nominal) | true bits | PPL test | PPL test-ood | KL vs FP (nats) | top-1 vs FP | "
-          "compress (s) | peak RSS (MiB) | paper L1-7B | paper L2-7B | paper OPT-1.3B |\n";
-    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    md += "| Method | #Block | W-bits (nominal) | true bits | PPL test | PPL test-ood | PPL valid | KL vs FP (nats) | "
+          "top-1 vs FP | compress (s) | peak RSS (MiB) | paper L1-7B | paper L2-7B | paper OPT-1.3B |\n";
+    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const ExperimentResult& r : m.main) {
         const PaperRow* paper = paper_row(r.label);
         const bool fp = r.method == "fp";
         std::string block = fp || r.method == "rtn" || r.method == "wanda" ? "-" : "128";
         std::string nominal = fp ? "16" : fmt::format("{:.2f}", r.nominal_bits);
         if (const char* printed = paper_bits(r.label); *printed) nominal += fmt::format(" (paper {})", printed);
-        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0f} | {} | {} | {} |\n", r.label, block,
-                          nominal, fp ? "16 (bf16 stored)" : fmt::format("{:.3f}", r.storage_bits),
+        const double valid = ppl_of(r, "valid");
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0f} | {} | {} | {} |\n", r.label,
+                          block, nominal, fp ? "16 (bf16 stored)" : fmt::format("{:.3f}", r.storage_bits),
                           format_ppl(ppl_of(r, "test")), format_ppl(ppl_of(r, "test-ood")),
+                          std::isnan(valid) ? "-" : format_ppl(valid),
                           fp ? "0" : fmt::format("{:.4f}", r.mean_kl),
                           fp ? "100%" : fmt::format("{:.1f}%", 100.0 * r.top1_agreement),
                           fp ? "-" : fmt::format("{:.1f}", r.compress_seconds),
@@ -237,8 +239,9 @@ std::string claim_checks(const ModelResults& m) {
         const ExperimentResult* a = find_result(m.main, better);
         const ExperimentResult* b = find_result(m.main, worse);
         if (!a || !b) return;
-        for (const char* text : {"test", "test-ood"}) {
+        for (const char* text : {"test", "test-ood", "valid"}) {
             const double pa = ppl_of(*a, text), pb = ppl_of(*b, text);
+            if (std::isnan(pa) || std::isnan(pb)) continue;
             md += fmt::format("| {} < {} ({}) | {} vs {} | {} |\n", better, worse, text, format_ppl(pa), format_ppl(pb),
                               pa < pb ? "holds" : "**does not hold**");
         }

@@ -82,7 +82,7 @@ int run(ExperimentCommand& cmd) {
         const bool with_ablations = i == 0 && !cmd.no_ablations && !cmd.valid.empty();
         // Everything that determines this model's numbers; a saved result is reused only when it matches.
         const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", dir, cmd.calib, cmd.test,
-                                            cmd.test_ood, with_ablations ? cmd.valid : "", cmd.quick,
+                                            cmd.test_ood, cmd.valid, cmd.quick,
                                             m.settings.calib_windows, m.settings.calib_seq, m.settings.eval_ctx,
                                             m.settings.max_eval_windows, m.settings.kl_windows, cmd.common.threads);
         const fs::path saved = fs::path(cmd.out_dir) / m.model_name / "results.json";
@@ -96,8 +96,10 @@ int run(ExperimentCommand& cmd) {
             }
         }
         if (!cmd.common.json) fmt::print(stderr, "== {}: main table\n", m.model_name);
+        // KL and top-1 are measured on the first text (test); valid, when given, is scored for every run too.
         std::vector<EvalText> texts = {load_eval_text("test", cmd.test, *tokenizer),
                                        load_eval_text("test-ood", cmd.test_ood, *tokenizer)};
+        if (!cmd.valid.empty()) texts.push_back(load_eval_text("valid", cmd.valid, *tokenizer));
         m.main = run_experiments(m.settings, main_table_runs(cmd.quick), texts,
                                  [&](size_t d, size_t t, const ExperimentResult& r) { print_result(d, t, r, cmd.common.json); });
         // Ablations on the first model only, on the validation split.
@@ -145,7 +147,7 @@ CommandRegistrar registrar{
          app.add_option("--calib", cmd->calib, "Calibration text")->required()->check(CLI::ExistingFile);
          app.add_option("--test", cmd->test, "In-domain evaluation text")->required()->check(CLI::ExistingFile);
          app.add_option("--test-ood", cmd->test_ood, "Out-of-domain evaluation text")->required()->check(CLI::ExistingFile);
-         app.add_option("--valid", cmd->valid, "Validation text for the ablations (choosing defaults)")
+         app.add_option("--valid", cmd->valid, "Validation text: scored for every run, and the text of the ablations (choosing defaults)")
              ->check(CLI::ExistingFile);
          app.add_option("-o,--output", cmd->out_dir, "Directory for results.json, results.csv and plots")
              ->capture_default_str();

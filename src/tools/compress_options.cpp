@@ -56,8 +56,9 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
         ->capture_default_str();
     app.add_option("--spbo-inner-iters", c.spbo_inner_iters, "pbs2p: ARB iterations after each SPBO step")
         ->capture_default_str();
-    app.add_flag("--spbo-obs-update", c.spbo_obs_update,
-                 "pbs2p: OBS-update the kept weights for the entries pruned at each SPBO step");
+    app.add_flag("--spbo-obs-update,!--no-spbo-obs-update", c.spbo_obs_update,
+                 "pbs2p: OBS-update the kept weights for the entries pruned at each SPBO step")
+        ->capture_default_str();
     // baselines
     app.add_option("--arb-variant", c.arb_variant, "arb-llm: arb | x | rc")->capture_default_str();
     app.add_flag("--no-cgb", o.no_cgb, "arb-llm: disable the column-group bitmap");

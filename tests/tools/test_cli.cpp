@@ -28,6 +28,7 @@ std::set<std::string> declared_options(const fs::path& source) {
     for (auto it = std::sregex_iterator(text.begin(), text.end(), decl); it != std::sregex_iterator(); ++it) {
         std::stringstream parts((*it)[1].str());
         for (std::string part; std::getline(parts, part, ',');) {
+            if (part[0] == '!') part.erase(0, 1);  // CLI11's negated form of a flag, e.g. "!--no-x"
             if (part.rfind("--", 0) == 0 || part[0] != '-') names.insert(part);
         }
     }
