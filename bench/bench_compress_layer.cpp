@@ -2,6 +2,7 @@
 // same run (a [4096 x 4096] x [4096 x 4096] product) as the machine's reference speed.
 //   bench_compress_layer --benchmark_filter='4096x4096' (or set PBS2P_BENCH_SHAPES=small for 1024-wide)
 //   bench_compress_layer --benchmark_filter='block7'   (a whole 7B-shaped decoder block with pbs2p)
+//   pbs2p-arb/<shape>: pbs2p with the row-wise arb backbone, the form the PyTorch timing script implements
 // On a shared, loaded machine run with OMP_WAIT_POLICY=passive (spinning threads wait for descheduled ones).
 // The Hessian has a decaying spectrum: H = Q diag(lambda_k) Q^T with lambda_k = 1/(1+k/32), built as
 // 2 X^T X / T from random inputs whose columns are scaled by sqrt(lambda) (fast, SPD, realistic decay).
@@ -83,10 +84,14 @@ const Layer& layer(int64_t rows, int64_t cols) {
         .first->second;
 }
 
-void BM_compress(benchmark::State& state, const std::string& method, int64_t rows, int64_t cols) {
+// `backbone` (pbs2p only, "" = the default) lets the row-wise `arb` form, which the PyTorch timing script
+// implements, be timed beside the default.
+void BM_compress(benchmark::State& state, const std::string& method, int64_t rows, int64_t cols,
+                 const std::string& backbone) {
     const Layer& l = layer(rows, cols);
     CompressOptions o;
     o.method = method;
+    if (!backbone.empty()) o.backbone = backbone;
     o.error_sample_rows = 128;
     if (method == "gptq" || method == "rtn") o.bits = 2;
     double err = 0;
@@ -181,10 +186,15 @@ int register_all() {
             ->Iterations(1)
             ->UseRealTime();
         for (const std::string& m : method_names())
-            benchmark::RegisterBenchmark((m + "/" + shape).c_str(), BM_compress, m, r, c)
+            benchmark::RegisterBenchmark((m + "/" + shape).c_str(), BM_compress, m, r, c, std::string())
                 ->Unit(benchmark::kSecond)
                 ->Iterations(1)
                 ->UseRealTime();
+        benchmark::RegisterBenchmark(("pbs2p-arb/" + shape).c_str(), BM_compress, std::string("pbs2p"), r, c,
+                                     std::string("arb"))
+            ->Unit(benchmark::kSecond)
+            ->Iterations(1)
+            ->UseRealTime();
     }
     if (!small)
         benchmark::RegisterBenchmark("block7/pbs2p", BM_block7, std::string("pbs2p"))
