@@ -149,11 +149,12 @@ def card(name, cfg, npar, info, ev, rows, pick, samples, sizes):
              "(not *Persuasion*, minus the calib/valid chunks), US State of the Union addresses "
              "(minus held-out ones) and the Brown corpus (minus held-out samples); %d tokens.\n"
              % info["train_tokens_available"])
-    L.append("## Training\n\nCPU, fp32, PyTorch %s, %d threads. AdamW (betas %s, weight decay %g on matrices, "
+    L.append("## Training\n\n%sCPU, fp32, PyTorch %s, %d thread(s). AdamW (betas %s, weight decay %g on matrices, "
              "eps 1e-8), peak LR %g, linear warmup %d steps then cosine decay to %g x peak as a function of "
              "elapsed / budgeted wall time (budget %g min), gradient clipping %g, batch %d random windows "
              "of %d tokens from the training token stream, seed %d.\n"
-             % (info["torch_version"], info["threads"], tuple(info["betas"]), info["weight_decay"],
+             % ("Settings of the last training phase: " if info.get("phases") else "",
+                info["torch_version"], info["threads"], tuple(info["betas"]), info["weight_decay"],
                 info["peak_lr"], info["warmup_steps"], info["min_lr_frac"], info["budget_minutes"],
                 info["grad_clip"], info["batch"], info["ctx"], info["seed"]))
     if info.get("phases"):
