@@ -18,4 +18,10 @@ struct CalibrationSet {
 CalibrationSet sample_calibration(const std::vector<int32_t>& stream, int64_t windows, int64_t seq, uint64_t seed,
                                   const std::string& source);
 
+// Window length for calibration and evaluation: `requested` when positive, else min(2048, model context)
+// (the GPTQ-lineage setting, capped by what the model can attend to).
+inline int64_t window_length_or_default(int64_t requested, int64_t model_context) {
+    return requested > 0 ? requested : (model_context < 2048 ? model_context : 2048);
+}
+
 }  // namespace pbs2p

@@ -168,8 +168,8 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
     auto tokenizer = load_tokenizer(settings.model_dir);
     const std::vector<int32_t> calib_stream = tokenizer->encode(read_text_file(settings.calib_path), true);
     const int64_t context = fp.config().max_position_embeddings;
-    const int64_t calib_seq = settings.calib_seq > 0 ? settings.calib_seq : std::min<int64_t>(2048, context);
-    const int64_t eval_ctx = settings.eval_ctx > 0 ? settings.eval_ctx : std::min<int64_t>(2048, context);
+    const int64_t calib_seq = window_length_or_default(settings.calib_seq, context);
+    const int64_t eval_ctx = window_length_or_default(settings.eval_ctx, context);
     const int32_t bos = tokenizer->bos_id();
 
     EvalOptions eval_options;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "compress/calibration.h"
 #include "compress/driver.h"
 #include "core/error.h"
 #include "core/memory.h"
@@ -76,8 +77,7 @@ int run(CompressCommand& cmd) {
     auto tokenizer = load_tokenizer(cmd.model_dir);
     const std::string calib_text = read_text_file(cmd.compress.calib_path);
     const std::vector<int32_t> stream = tokenizer->encode(calib_text, true);
-    int64_t seq = cmd.compress.calib_seq;
-    if (seq <= 0) seq = std::min<int64_t>(2048, model.config().max_position_embeddings);
+    const int64_t seq = window_length_or_default(cmd.compress.calib_seq, model.config().max_position_embeddings);
     const CalibrationSet calibration =
         sample_calibration(stream, cmd.compress.calib_windows, seq, cmd.compress.seed, cmd.compress.calib_path);
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "compress/calibration.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "eval/experiment.h"
@@ -76,8 +77,8 @@ int run(ExperimentCommand& cmd) {
         m.model_dir = dir;
         m.model_info = model_info(dir);
         const int64_t context = load_hf_config(dir).max_position_embeddings;
-        m.settings = {dir, cmd.calib, cmd.calib_windows, cmd.calib_seq > 0 ? cmd.calib_seq : std::min<int64_t>(2048, context),
-                      0, cmd.eval_ctx > 0 ? cmd.eval_ctx : std::min<int64_t>(2048, context),
+        m.settings = {dir, cmd.calib, cmd.calib_windows, window_length_or_default(cmd.calib_seq, context),
+                      0, window_length_or_default(cmd.eval_ctx, context),
                       cmd.max_eval_windows, cmd.kl_windows};
         const bool with_ablations = i == 0 && !cmd.no_ablations && !cmd.valid.empty();
         // Everything that determines this model's numbers; a saved result is reused only when it matches.
