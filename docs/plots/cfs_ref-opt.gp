@@ -11,5 +11,7 @@ set yrange [0:*]
 set style fill solid 0.5
 set boxwidth 0.6
 set grid y
-set key top left
+set key top right
+set xtics 1
+set xrange [-0.6:3.6]
 plot 'docs/plots/cfs_ref-opt.dat' using 1:2 with boxes lc rgb '#4477aa' title 'importance', 1 dt 2 lc rgb '#333333' title 'average importance', 'docs/plots/cfs_ref-opt.dat' using 1:3 axes x1y2 with linespoints pt 7 lc rgb '#cc3311' title 'N per block'

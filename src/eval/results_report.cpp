@@ -197,7 +197,8 @@ std::string plot_cfs(const fs::path& dir, const ModelResults& m) {
     gp << fmt::format("set title 'CFS coarse stage ({}, {}): block importance and allocated N'\n", m.model_name, r->label);
     gp << "set xlabel 'decoder block'\nset ylabel 'importance (mean 1)'\nset y2label 'kept N of 8'\n";
     gp << "set ytics nomirror\nset y2tics 1\nset y2range [0:8]\nset yrange [0:*]\nset style fill solid 0.5\n";
-    gp << "set boxwidth 0.6\nset grid y\nset key top left\n";
+    gp << "set boxwidth 0.6\nset grid y\nset key top right\nset xtics 1\n";
+    gp << fmt::format("set xrange [-0.6:{}]\n", static_cast<double>(importance.size()) - 0.4);
     gp << fmt::format("plot '{0}' using 1:2 with boxes lc rgb '#4477aa' title 'importance', 1 dt 2 lc rgb '#333333' "
                       "title 'average importance', '{0}' using 1:3 axes x1y2 with linespoints pt 7 lc rgb '#cc3311' "
                       "title 'N per block'\n",
