@@ -87,14 +87,13 @@ std::vector<ExperimentRun> main_table_runs(bool quick) {
     const std::vector<int> kept = quick ? std::vector<int>{4} : std::vector<int>{6, 5, 4};
     for (int n : kept) runs.push_back(nm_run("stbllm", fmt::format("STBLLM {}:8", n), n, 8, "main"));
     for (int n : kept) runs.push_back(nm_run("pbs2p", fmt::format("PBS2P {}:8", n), n, 8, "main"));
-    if (!quick) {  // PBS2P with the salient-column structure of BiLLM/STBLLM: the baselines' storage class
+    if (!quick) {
+        // PBS2P with the salient-column structure of BiLLM/STBLLM: the baselines' storage class.
         for (int n : kept) {
             ExperimentRun run = nm_run("pbs2p", fmt::format("PBS2P {}:8 (salient backbone)", n), n, 8, "main");
             run.options.layer.backbone = "salient";
             runs.push_back(run);
         }
-    }
-    if (!quick) {
         for (int n : {6, 4}) runs.push_back(nm_run("sparsegpt", fmt::format("SparseGPT {}:8 (FP16 kept)", n), n, 8, "main"));
         for (int n : {6, 4}) runs.push_back(nm_run("wanda", fmt::format("Wanda {}:8 (FP16 kept)", n), n, 8, "main"));
     }
