@@ -14,6 +14,7 @@
 #include <ctime>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compress/layer_compressor.h"
@@ -170,6 +171,15 @@ void BM_sgemm_peak(benchmark::State& state) {
         2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// Each compression case runs once (seconds each), timed by the wall clock.
+template <class... Args>
+void register_single_run(const std::string& name, Args&&... args) {
+    benchmark::RegisterBenchmark(name.c_str(), std::forward<Args>(args)...)
+        ->Unit(benchmark::kSecond)
+        ->Iterations(1)
+        ->UseRealTime();
+}
+
 int register_all() {
     const bool small =
         std::getenv("PBS2P_BENCH_SHAPES") && std::string(std::getenv("PBS2P_BENCH_SHAPES")) == "small";
@@ -181,26 +191,12 @@ int register_all() {
         ->UseRealTime();
     for (auto [r, c] : shapes) {
         const std::string shape = std::to_string(r) + "x" + std::to_string(c);
-        benchmark::RegisterBenchmark(("factor_hessian/" + shape).c_str(), BM_factor, c)
-            ->Unit(benchmark::kSecond)
-            ->Iterations(1)
-            ->UseRealTime();
+        register_single_run("factor_hessian/" + shape, BM_factor, c);
         for (const std::string& m : method_names())
-            benchmark::RegisterBenchmark((m + "/" + shape).c_str(), BM_compress, m, r, c, std::string())
-                ->Unit(benchmark::kSecond)
-                ->Iterations(1)
-                ->UseRealTime();
-        benchmark::RegisterBenchmark(("pbs2p-arb/" + shape).c_str(), BM_compress, std::string("pbs2p"), r, c,
-                                     std::string("arb"))
-            ->Unit(benchmark::kSecond)
-            ->Iterations(1)
-            ->UseRealTime();
+            register_single_run(m + "/" + shape, BM_compress, m, r, c, std::string());
+        register_single_run("pbs2p-arb/" + shape, BM_compress, std::string("pbs2p"), r, c, std::string("arb"));
     }
-    if (!small)
-        benchmark::RegisterBenchmark("block7/pbs2p", BM_block7, std::string("pbs2p"))
-            ->Unit(benchmark::kSecond)
-            ->Iterations(1)
-            ->UseRealTime();
+    if (!small) register_single_run("block7/pbs2p", BM_block7, std::string("pbs2p"));
     return 0;
 }
 
