@@ -17,9 +17,9 @@ namespace pbs2p {
 struct BinaryLayout {
     int64_t rows = 0;
     int64_t cols = 0;
-    int n_keep = 0;            // N: kept weights per group
-    int m_group = 0;           // M: group width along the input dimension
-    int64_t scale_group = 0;   // columns sharing one (alpha, mu) pair; a multiple of m_group dividing cols
+    int n_keep = 0;             // N: kept weights per group
+    int m_group = 0;            // M: group width along the input dimension
+    int64_t scale_group = 0;    // columns sharing one (alpha, mu) pair; a multiple of m_group dividing cols
     std::vector<uint8_t> keep;  // rows * cols, 1 = kept
     std::vector<uint8_t> sign;  // rows * cols, 1 = +alpha, 0 = -alpha (0 where pruned)
     std::vector<float> alpha;   // rows * (cols / scale_group)

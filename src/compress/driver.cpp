@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "compress/cfs.h"
 #include "core/blas.h"
 #include "core/error.h"
-#include "compress/cfs.h"
 #include "core/log.h"
 #include "io/safetensors.h"
 
@@ -60,7 +60,11 @@ LayerStats stats_from_json(const nlohmann::json& j) {
 }
 
 nlohmann::json record_to_json(const LayerRecord& r) {
-    return {{"name", r.name}, {"block", r.block}, {"rows", r.rows}, {"cols", r.cols}, {"stats", stats_to_json(r.stats)}};
+    return {{"name", r.name},
+            {"block", r.block},
+            {"rows", r.rows},
+            {"cols", r.cols},
+            {"stats", stats_to_json(r.stats)}};
 }
 
 LayerRecord record_from_json(const nlohmann::json& j) {
@@ -73,7 +77,8 @@ LayerRecord record_from_json(const nlohmann::json& j) {
     return r;
 }
 
-void append_layout_tensors(const std::string& name, const BinaryLayout& layout, std::vector<TensorToWrite>& out) {
+void append_layout_tensors(const std::string& name, const BinaryLayout& layout,
+                           std::vector<TensorToWrite>& out) {
     auto bytes_tensor = [&](const std::string& suffix, const std::vector<uint8_t>& v) {
         TensorToWrite t{name + suffix, DType::u8, {layout.rows, layout.cols}, v};
         out.push_back(std::move(t));
@@ -81,11 +86,13 @@ void append_layout_tensors(const std::string& name, const BinaryLayout& layout, 
     bytes_tensor(".keep", layout.keep);
     bytes_tensor(".sign", layout.sign);
     const int64_t groups = layout.scale_groups_per_row();
-    out.push_back(tensor_from_floats(name + ".alpha", layout.alpha.data(), {layout.rows, groups}, DType::f32));
+    out.push_back(
+        tensor_from_floats(name + ".alpha", layout.alpha.data(), {layout.rows, groups}, DType::f32));
     out.push_back(tensor_from_floats(name + ".mu", layout.mu.data(), {layout.rows, groups}, DType::f32));
 }
 
-BinaryLayout read_layout_tensors(const SafetensorsReader& reader, const std::string& name, const nlohmann::json& meta) {
+BinaryLayout read_layout_tensors(const SafetensorsReader& reader, const std::string& name,
+                                 const nlohmann::json& meta) {
     BinaryLayout layout;
     layout.rows = meta.at("rows").get<int64_t>();
     layout.cols = meta.at("cols").get<int64_t>();
@@ -135,7 +142,8 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
 }
 
 void save_block_checkpoint(const DriverOptions& options, int block, Model& model,
-                           const std::map<std::string, BinaryLayout>& block_layouts, const CompressionReport& report) {
+                           const std::map<std::string, BinaryLayout>& block_layouts,
+                           const CompressionReport& report) {
     std::vector<TensorToWrite> tensors;
     nlohmann::json layout_index = nlohmann::json::object();
     for (const Linear* linear : model.block_linears(block)) {
@@ -173,14 +181,17 @@ Checkpoint load_checkpoint(const DriverOptions& options) {
     return checkpoint;
 }
 
-void restore_block(const DriverOptions& options, int block, Model& model, std::map<std::string, BinaryLayout>* layouts) {
+void restore_block(const DriverOptions& options, int block, Model& model,
+                   std::map<std::string, BinaryLayout>* layouts) {
     const std::string path = block_checkpoint_path(options.checkpoint_dir, block).string();
     SafetensorsReader reader = SafetensorsReader::open(path);
     nlohmann::json layout_index = nlohmann::json::parse(reader.metadata().at("layouts"));
     for (Linear* linear : model.block_linears(block)) {
-        linear->weight = reader.load_matrix(linear->name + ".weight", linear->out_features, linear->in_features);
+        linear->weight =
+            reader.load_matrix(linear->name + ".weight", linear->out_features, linear->in_features);
         if (layouts && layout_index.contains(linear->name))
-            (*layouts)[linear->name] = read_layout_tensors(reader, linear->name, layout_index.at(linear->name));
+            (*layouts)[linear->name] =
+                read_layout_tensors(reader, linear->name, layout_index.at(linear->name));
     }
 }
 
@@ -192,7 +203,8 @@ struct InputGroup {
 };
 
 // Runs block l on `hidden` (in place) and returns H = 2 X X^T / T for every distinct linear input.
-std::vector<InputGroup> accumulate_hessians(Model& model, int block, Matrix& hidden, const CalibrationSet& calibration) {
+std::vector<InputGroup> accumulate_hessians(Model& model, int block, Matrix& hidden,
+                                            const CalibrationSet& calibration) {
     std::vector<InputGroup> groups;
     std::map<std::string, size_t> index_of;
     const double scale = 2.0 / static_cast<double>(calibration.windows * calibration.seq);
@@ -202,18 +214,19 @@ std::vector<InputGroup> accumulate_hessians(Model& model, int block, Matrix& hid
             if (candidate == linear) return candidate;
         fail("internal: observer reported a linear that is not in block {}", block);
     };
-    model.run_block(block, hidden, calibration.windows, calibration.seq,
-                    [&](const std::vector<const Linear*>& linears, const float* input, int64_t rows, int64_t cols) {
-                        const std::string& key = linears.front()->name;
-                        auto [it, inserted] = index_of.emplace(key, groups.size());
-                        if (inserted) {
-                            InputGroup group;
-                            for (const Linear* linear : linears) group.linears.push_back(find_mutable(linear));
-                            group.hessian = MatrixD(cols, cols);
-                            groups.push_back(std::move(group));
-                        }
-                        syrk_accumulate(input, rows, cols, scale, groups[it->second].hessian);
-                    });
+    model.run_block(
+        block, hidden, calibration.windows, calibration.seq,
+        [&](const std::vector<const Linear*>& linears, const float* input, int64_t rows, int64_t cols) {
+            const std::string& key = linears.front()->name;
+            auto [it, inserted] = index_of.emplace(key, groups.size());
+            if (inserted) {
+                InputGroup group;
+                for (const Linear* linear : linears) group.linears.push_back(find_mutable(linear));
+                group.hessian = MatrixD(cols, cols);
+                groups.push_back(std::move(group));
+            }
+            syrk_accumulate(input, rows, cols, scale, groups[it->second].hessian);
+        });
     for (InputGroup& group : groups) symmetrize_from_upper(group.hessian);
     return groups;
 }
@@ -323,8 +336,9 @@ std::vector<double> block_cosine_similarity(const Model& model, const Calibratio
     return cosine;
 }
 
-CompressionReport compress_model(Model& model, const CalibrationSet& calibration, const DriverOptions& options,
-                                 std::map<std::string, BinaryLayout>* layouts, const DriverProgress& progress) {
+CompressionReport compress_model(Model& model, const CalibrationSet& calibration,
+                                 const DriverOptions& options, std::map<std::string, BinaryLayout>* layouts,
+                                 const DriverProgress& progress) {
     const auto start = std::chrono::steady_clock::now();
     const int blocks = model.num_blocks();
     CompressionReport report;
@@ -363,7 +377,8 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         if (l < checkpoint.completed_blocks) {
             restore_block(options, l, model, layouts);
             // Recompute the next block's inputs exactly as the original run produced them.
-            if (options.propagate_fp) fail("resuming a --propagate-fp run is not supported; remove the checkpoint");
+            if (options.propagate_fp)
+                fail("resuming a --propagate-fp run is not supported; remove the checkpoint");
             model.run_block(l, hidden, calibration.windows, calibration.seq);
             layers_done += static_cast<int>(model.block_linears(l).size());
             continue;

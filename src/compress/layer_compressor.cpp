@@ -37,14 +37,17 @@ void validate_options(const CompressOptions& o, int64_t cols) {
     if (name == "billm" || name == "arb-llm" || name == "stbllm" || name == "pbs2p")
         PBS2P_CHECK(o.salient_up_lim >= 2, "compress: salient_up_lim must be >= 2, got {}", o.salient_up_lim);
     if (name == "pbs2p") {
-        PBS2P_CHECK(o.backbone == "arb" || o.backbone == "arb-x" || o.backbone == "arb-rc" || o.backbone == "salient",
-                    "compress: backbone must be arb | arb-x | arb-rc | salient, got '{}'", o.backbone);
+        PBS2P_CHECK(
+            o.backbone == "arb" || o.backbone == "arb-x" || o.backbone == "arb-rc" || o.backbone == "salient",
+            "compress: backbone must be arb | arb-x | arb-rc | salient, got '{}'", o.backbone);
         const int64_t sg = effective_scale_group(o, cols);
-        PBS2P_CHECK(sg % o.m_group == 0 && o.block_size % sg == 0 && cols % sg == 0,
-                    "compress: scale_group {} must be a multiple of M = {} and divide block_size {} and the width {}",
-                    sg, o.m_group, o.block_size, cols);
+        PBS2P_CHECK(
+            sg % o.m_group == 0 && o.block_size % sg == 0 && cols % sg == 0,
+            "compress: scale_group {} must be a multiple of M = {} and divide block_size {} and the width {}",
+            sg, o.m_group, o.block_size, cols);
         PBS2P_CHECK(o.spbo_steps >= 0, "compress: spbo_steps must be >= 0, got {}", o.spbo_steps);
-        PBS2P_CHECK(o.spbo_inner_iters >= 0, "compress: spbo_inner_iters must be >= 0, got {}", o.spbo_inner_iters);
+        PBS2P_CHECK(o.spbo_inner_iters >= 0, "compress: spbo_inner_iters must be >= 0, got {}",
+                    o.spbo_inner_iters);
         PBS2P_CHECK(o.spbo_schedule == "per_group" || o.spbo_schedule == "global",
                     "compress: spbo_schedule must be per_group | global, got '{}'", o.spbo_schedule);
         parse_score_kind(o.fine_metric, "fine_metric");
@@ -92,8 +95,9 @@ Matrix run_method(const MethodEntry& method, const Matrix& W, const MatrixD& H, 
     MethodContext ctx{W, H, factor, options, work, layout, stats};
     method.run(ctx);
     for (int64_t k = 0; k < work.size(); ++k)
-        PBS2P_CHECK(std::isfinite(work.data[k]), "compress: method {} produced a non-finite weight at ({}, {})",
-                    method.name, k / work.cols, k % work.cols);
+        PBS2P_CHECK(std::isfinite(work.data[k]),
+                    "compress: method {} produced a non-finite weight at ({}, {})", method.name,
+                    k / work.cols, k % work.cols);
     return work;
 }
 
@@ -103,13 +107,14 @@ CompressedLayer compress_layer(const Matrix& W, const MatrixD& H, const HessianF
                                const CompressOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     PBS2P_CHECK(W.rows > 0 && W.cols > 0, "compress: empty weight ({}x{})", W.rows, W.cols);
-    PBS2P_CHECK(H.rows == W.cols && H.cols == W.cols, "compress: H is {}x{} but the weight has {} input columns",
-                H.rows, H.cols, W.cols);
-    PBS2P_CHECK(factor.size == W.cols, "compress: Hessian factor is for width {} but the weight has {} columns",
-                factor.size, W.cols);
+    PBS2P_CHECK(H.rows == W.cols && H.cols == W.cols,
+                "compress: H is {}x{} but the weight has {} input columns", H.rows, H.cols, W.cols);
+    PBS2P_CHECK(factor.size == W.cols,
+                "compress: Hessian factor is for width {} but the weight has {} columns", factor.size,
+                W.cols);
     for (int64_t k = 0; k < W.size(); ++k)
-        PBS2P_CHECK(std::isfinite(W.data[k]), "compress: weight has a non-finite entry at ({}, {})", k / W.cols,
-                    k % W.cols);
+        PBS2P_CHECK(std::isfinite(W.data[k]), "compress: weight has a non-finite entry at ({}, {})",
+                    k / W.cols, k % W.cols);
     validate_options(options, W.cols);
     const MethodEntry& method = find_method(options.method);
 

@@ -10,19 +10,19 @@
 namespace pbs2p {
 
 struct MethodContext {
-    const Matrix& original;        // W as given
-    const MatrixD& hessian;        // raw H
+    const Matrix& original;  // W as given
+    const MatrixD& hessian;  // raw H
     const HessianFactor& factor;
     const CompressOptions& options;
-    Matrix& weight;                // working copy (dead columns zeroed for Hessian methods); becomes the output
+    Matrix& weight;  // working copy (dead columns zeroed for Hessian methods); becomes the output
     std::optional<BinaryLayout>& layout;
-    LayerStats& stats;             // the method fills nominal_bits, storage_bits, salient_fraction, n_keep, m_group
+    LayerStats& stats;  // the method fills nominal_bits, storage_bits, salient_fraction, n_keep, m_group
 };
 
 struct MethodEntry {
     const char* name;
     const char* summary;
-    bool uses_hessian;             // dead columns are zeroed first
+    bool uses_hessian;  // dead columns are zeroed first
     void (*run)(MethodContext&);
 };
 

@@ -13,13 +13,20 @@ namespace {
 
 using nlohmann::json;
 
-std::string codes_name(const std::string& layer) { return layer + ".codes"; }
-std::string scales_name(const std::string& layer) { return layer + ".scales"; }
+std::string codes_name(const std::string& layer) {
+    return layer + ".codes";
+}
+std::string scales_name(const std::string& layer) {
+    return layer + ".scales";
+}
 
 json desc_to_json(const PackedLayerDesc& d) {
-    return {{"rows", d.rows},           {"cols", d.cols},
-            {"n_keep", d.n_keep},       {"m_group", d.m_group},
-            {"scale_group", d.scale_group}, {"code_bits", d.code_bits}};
+    return {{"rows", d.rows},
+            {"cols", d.cols},
+            {"n_keep", d.n_keep},
+            {"m_group", d.m_group},
+            {"scale_group", d.scale_group},
+            {"code_bits", d.code_bits}};
 }
 
 PackedLayerDesc desc_from_json(const json& j, const std::string& what) {
@@ -52,8 +59,8 @@ json parse_metadata_json(const std::map<std::string, std::string>& metadata, con
 void check_format(const std::map<std::string, std::string>& metadata, const std::string& name, int version,
                   const std::string& file) {
     const auto format = metadata.find("format");
-    PBS2P_CHECK(format != metadata.end() && format->second == name, "{}: not a {} file (format '{}')", file, name,
-                format == metadata.end() ? std::string("none") : format->second);
+    PBS2P_CHECK(format != metadata.end() && format->second == name, "{}: not a {} file (format '{}')", file,
+                name, format == metadata.end() ? std::string("none") : format->second);
     const auto v = metadata.find("format_version");
     PBS2P_CHECK(v != metadata.end() && v->second == std::to_string(version),
                 "{}: {} version '{}' is not supported (this build reads version {})", file, name,
@@ -70,10 +77,10 @@ TensorToWrite raw_tensor(const std::string& name, DType dtype, std::vector<int64
 const TensorInfo& checked_tensor(const SafetensorsReader& reader, const std::string& name, DType dtype,
                                  int64_t nbytes, const std::string& file) {
     const TensorInfo& t = reader.tensor(name);
-    PBS2P_CHECK(t.dtype == dtype, "{}: tensor '{}' has dtype {}, expected {}", file, name, dtype_name(t.dtype),
-                dtype_name(dtype));
-    PBS2P_CHECK(t.nbytes == nbytes, "{}: tensor '{}' holds {} bytes, the descriptor needs {}", file, name, t.nbytes,
-                nbytes);
+    PBS2P_CHECK(t.dtype == dtype, "{}: tensor '{}' has dtype {}, expected {}", file, name,
+                dtype_name(t.dtype), dtype_name(dtype));
+    PBS2P_CHECK(t.nbytes == nbytes, "{}: tensor '{}' holds {} bytes, the descriptor needs {}", file, name,
+                t.nbytes, nbytes);
     return t;
 }
 
@@ -84,7 +91,8 @@ std::string xxh3_hex(const uint8_t* data, int64_t size) {
 }
 
 void write_packed_file(const std::string& path, const std::map<std::string, PackedLayer>& layers,
-                       std::vector<TensorToWrite> other_tensors, const std::map<std::string, std::string>& metadata) {
+                       std::vector<TensorToWrite> other_tensors,
+                       const std::map<std::string, std::string>& metadata) {
     json descs = json::object();
     std::vector<TensorToWrite> tensors = std::move(other_tensors);
     for (const auto& [name, layer] : layers) {
@@ -93,8 +101,8 @@ void write_packed_file(const std::string& path, const std::map<std::string, Pack
         tensors.push_back(raw_tensor(codes_name(name), DType::u8, {static_cast<int64_t>(layer.codes.size())},
                                      layer.codes.data(), layer.codes.size()));
         tensors.push_back(raw_tensor(scales_name(name), DType::f16,
-                                     {layer.desc.rows, layer.desc.scale_groups_per_row(), 2}, layer.scales.data(),
-                                     layer.scales.size() * sizeof(ScalePair)));
+                                     {layer.desc.rows, layer.desc.scale_groups_per_row(), 2},
+                                     layer.scales.data(), layer.scales.size() * sizeof(ScalePair)));
     }
     std::set<std::string> seen;
     json checksums = json::object();
@@ -136,11 +144,13 @@ PackedFile PackedFile::open(const std::string& path) {
         PBS2P_CHECK(it != checksums.end() && it->is_string(), "{}: no checksum for tensor '{}'", path, name);
         const TensorInfo& t = f.reader_.tensor(name);
         const std::string actual = xxh3_hex(t.data, t.nbytes);
-        PBS2P_CHECK(actual == it->get<std::string>(), "{}: checksum mismatch in tensor '{}' (stored {}, computed {})",
-                    path, name, it->get<std::string>(), actual);
+        PBS2P_CHECK(actual == it->get<std::string>(),
+                    "{}: checksum mismatch in tensor '{}' (stored {}, computed {})", path, name,
+                    it->get<std::string>(), actual);
     }
-    PBS2P_CHECK(checksums.size() == f.reader_.names().size(), "{}: checksums list {} tensors, the file holds {}",
-                path, checksums.size(), f.reader_.names().size());
+    PBS2P_CHECK(checksums.size() == f.reader_.names().size(),
+                "{}: checksums list {} tensors, the file holds {}", path, checksums.size(),
+                f.reader_.names().size());
     return f;
 }
 
@@ -172,7 +182,8 @@ std::vector<std::string> PackedFile::other_tensor_names() const {
     std::vector<std::string> out;
     for (const std::string& name : reader_.names()) {
         bool packed = false;
-        for (const auto& [layer, d] : descs_) packed |= name == codes_name(layer) || name == scales_name(layer);
+        for (const auto& [layer, d] : descs_)
+            packed |= name == codes_name(layer) || name == scales_name(layer);
         if (!packed) out.push_back(name);
     }
     return out;
@@ -187,7 +198,8 @@ void write_layouts(const std::string& path, const std::map<std::string, BinaryLa
         desc_for(l, name);  // validates N:M and the shape
         const auto n = static_cast<size_t>(l.rows * l.cols);
         const int64_t groups = l.scale_groups_per_row();
-        PBS2P_CHECK(l.keep.size() == n && l.sign.size() == n && l.alpha.size() == static_cast<size_t>(l.rows * groups) &&
+        PBS2P_CHECK(l.keep.size() == n && l.sign.size() == n &&
+                        l.alpha.size() == static_cast<size_t>(l.rows * groups) &&
                         l.mu.size() == l.alpha.size(),
                     "{}: layout '{}' has inconsistent array sizes", path, name);
         descs[name] = {{"n_keep", l.n_keep}, {"m_group", l.m_group}, {"scale_group", l.scale_group}};
@@ -209,8 +221,8 @@ std::map<std::string, BinaryLayout> read_layouts(const std::string& path) {
     for (const auto& [name, j] : descs.items()) {
         BinaryLayout l;
         const TensorInfo& keep = reader.tensor(name + ".keep");
-        PBS2P_CHECK(keep.dtype == DType::u8 && keep.shape.size() == 2, "{}: '{}.keep' must be U8 [rows, cols]", path,
-                    name);
+        PBS2P_CHECK(keep.dtype == DType::u8 && keep.shape.size() == 2,
+                    "{}: '{}.keep' must be U8 [rows, cols]", path, name);
         l.rows = keep.shape[0];
         l.cols = keep.shape[1];
         try {

@@ -28,7 +28,8 @@ void reference_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < d.rows; ++i) {
             for (int64_t g = 0; g < groups; ++g)
-                decode_group(layer.code(i, g), kept, keep[static_cast<size_t>(g)], sign[static_cast<size_t>(g)]);
+                decode_group(layer.code(i, g), kept, keep[static_cast<size_t>(g)],
+                             sign[static_cast<size_t>(g)]);
             for (int64_t t = 0; t < tokens; ++t) {
                 const float* xt = x + t * d.cols;
                 double acc = 0.0;
@@ -50,7 +51,9 @@ void reference_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float
     }
 }
 
-void reference_gemv(const PackedMatrix& w, const float* x, float* y) { reference_gemm(w, x, 1, y); }
+void reference_gemv(const PackedMatrix& w, const float* x, float* y) {
+    reference_gemm(w, x, 1, y);
+}
 
 const std::vector<PackedKernel>& packed_kernels() {
     static const std::vector<PackedKernel> table = [] {

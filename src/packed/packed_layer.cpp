@@ -47,7 +47,9 @@ uint8_t expand_signs(uint8_t keep_mask, uint32_t compact) {
     return out;
 }
 
-bool is_fp16_exact(float v) { return std::isfinite(v) && round_to_fp16(v) == v; }
+bool is_fp16_exact(float v) {
+    return std::isfinite(v) && round_to_fp16(v) == v;
+}
 
 }  // namespace
 
@@ -80,11 +82,13 @@ void validate_desc(const PackedLayerDesc& d, const std::string& what) {
     PBS2P_CHECK(d.rows >= 1 && d.cols >= 1 && d.rows <= (int64_t{1} << 31) && d.cols <= (int64_t{1} << 31),
                 "{}: invalid shape {}x{}", what, d.rows, d.cols);
     PBS2P_CHECK(d.m_group >= 1 && kPackedGroup % d.m_group == 0,
-                "{}: N:M = {}:{} not supported by the packed format (M must divide 8)", what, d.n_keep, d.m_group);
+                "{}: N:M = {}:{} not supported by the packed format (M must divide 8)", what, d.n_keep,
+                d.m_group);
     PBS2P_CHECK(d.n_keep >= 1 && d.n_keep <= d.m_group, "{}: invalid N:M = {}:{}", what, d.n_keep, d.m_group);
     PBS2P_CHECK(d.cols % kPackedGroup == 0, "{}: {} columns is not a multiple of 8", what, d.cols);
-    PBS2P_CHECK(d.scale_group >= kPackedGroup && d.scale_group % kPackedGroup == 0 && d.cols % d.scale_group == 0,
-                "{}: scale group {} must be a multiple of 8 dividing {} columns", what, d.scale_group, d.cols);
+    PBS2P_CHECK(
+        d.scale_group >= kPackedGroup && d.scale_group % kPackedGroup == 0 && d.cols % d.scale_group == 0,
+        "{}: scale group {} must be a multiple of 8 dividing {} columns", what, d.scale_group, d.cols);
     PBS2P_CHECK(d.code_bits == code_bits_for(d.keep_per_8()), "{}: code width {} bits, expected {} for {}:{}",
                 what, d.code_bits, code_bits_for(d.keep_per_8()), d.n_keep, d.m_group);
 }
@@ -134,16 +138,18 @@ PackedLayer encode_layer(const BinaryLayout& layout, const std::string& what) {
     const PackedLayerDesc& d = out.desc;
     const auto n = static_cast<size_t>(d.rows * d.cols);
     const auto n_scales = static_cast<size_t>(d.rows * d.scale_groups_per_row());
-    PBS2P_CHECK(layout.keep.size() == n && layout.sign.size() == n, "{}: keep/sign hold {}/{} entries, expected {}",
-                what, layout.keep.size(), layout.sign.size(), n);
+    PBS2P_CHECK(layout.keep.size() == n && layout.sign.size() == n,
+                "{}: keep/sign hold {}/{} entries, expected {}", what, layout.keep.size(), layout.sign.size(),
+                n);
     PBS2P_CHECK(layout.alpha.size() == n_scales && layout.mu.size() == n_scales,
-                "{}: alpha/mu hold {}/{} entries, expected {}", what, layout.alpha.size(), layout.mu.size(), n_scales);
+                "{}: alpha/mu hold {}/{} entries, expected {}", what, layout.alpha.size(), layout.mu.size(),
+                n_scales);
 
     out.scales.resize(n_scales);
     for (size_t s = 0; s < n_scales; ++s) {
         PBS2P_CHECK(is_fp16_exact(layout.alpha[s]) && is_fp16_exact(layout.mu[s]),
-                    "{}: scale pair {} (alpha {}, mu {}) is not a finite fp16 value", what, s, layout.alpha[s],
-                    layout.mu[s]);
+                    "{}: scale pair {} (alpha {}, mu {}) is not a finite fp16 value", what, s,
+                    layout.alpha[s], layout.mu[s]);
         out.scales[s] = {f32_to_fp16(layout.alpha[s]), f32_to_fp16(layout.mu[s])};
     }
 
@@ -161,13 +167,15 @@ PackedLayer encode_layer(const BinaryLayout& layout, const std::string& what) {
                 sign_mask |= static_cast<uint8_t>((layout.keep[idx] & layout.sign[idx]) << j);
             }
             for (int64_t m0 = 0; m0 < kPackedGroup; m0 += d.m_group) {
-                const int count = std::popcount(static_cast<unsigned>((keep_mask >> m0) & ((1u << d.m_group) - 1)));
-                PBS2P_CHECK(count == d.n_keep, "{}: row {} columns {}..{} keep {} weights, expected {}:{}", what, i,
-                            j0 + m0, j0 + m0 + d.m_group - 1, count, d.n_keep, d.m_group);
+                const int count =
+                    std::popcount(static_cast<unsigned>((keep_mask >> m0) & ((1u << d.m_group) - 1)));
+                PBS2P_CHECK(count == d.n_keep, "{}: row {} columns {}..{} keep {} weights, expected {}:{}",
+                            what, i, j0 + m0, j0 + m0 + d.m_group - 1, count, d.n_keep, d.m_group);
             }
             const uint32_t code = encode_group(keep_mask, sign_mask, kept);
             for (int b = 0; b < d.code_bits; ++b, ++bit)
-                out.codes[static_cast<size_t>(bit >> 3)] |= static_cast<uint8_t>((code >> b & 1) << (bit & 7));
+                out.codes[static_cast<size_t>(bit >> 3)] |=
+                    static_cast<uint8_t>((code >> b & 1) << (bit & 7));
         }
     }
     return out;
@@ -176,10 +184,11 @@ PackedLayer encode_layer(const BinaryLayout& layout, const std::string& what) {
 void validate_layer(const PackedLayer& layer, const std::string& what) {
     const PackedLayerDesc& d = layer.desc;
     validate_desc(d, what);
-    PBS2P_CHECK(static_cast<int64_t>(layer.codes.size()) == d.code_bytes(), "{}: codes hold {} bytes, expected {}",
-                what, layer.codes.size(), d.code_bytes());
+    PBS2P_CHECK(static_cast<int64_t>(layer.codes.size()) == d.code_bytes(),
+                "{}: codes hold {} bytes, expected {}", what, layer.codes.size(), d.code_bytes());
     PBS2P_CHECK(static_cast<int64_t>(layer.scales.size()) == d.rows * d.scale_groups_per_row(),
-                "{}: {} scale pairs, expected {}", what, layer.scales.size(), d.rows * d.scale_groups_per_row());
+                "{}: {} scale pairs, expected {}", what, layer.scales.size(),
+                d.rows * d.scale_groups_per_row());
     const int kept = d.keep_per_8();
     for (int64_t i = 0; i < d.rows; ++i)
         for (int64_t g = 0; g < d.groups_per_row(); ++g) {

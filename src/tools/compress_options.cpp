@@ -15,15 +15,18 @@ std::string method_list() {
 void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_required) {
     CompressOptions& c = o.driver.layer;
     app.add_option("--method", c.method, "Compression method: " + method_list())->capture_default_str();
-    app.add_option("--nm", o.nm, "N:M semi-structured pattern, N kept of every M input columns (sparse methods)")
+    app.add_option("--nm", o.nm,
+                   "N:M semi-structured pattern, N kept of every M input columns (sparse methods)")
         ->capture_default_str();
     app.add_option("--bits", c.bits, "Bits per weight for rtn/gptq (1-8)")->capture_default_str();
     app.add_option("--group-size", c.group_size, "rtn/gptq: columns per quantization grid (0 = one per row)")
         ->capture_default_str();
-    auto* calib = app.add_option("--calib", o.calib_path, "Calibration text file (never the evaluation text)");
+    auto* calib =
+        app.add_option("--calib", o.calib_path, "Calibration text file (never the evaluation text)");
     if (calib_required) calib->required();
     calib->check(CLI::ExistingFile);
-    app.add_option("--calib-windows", o.calib_windows, "Number of calibration windows")->capture_default_str();
+    app.add_option("--calib-windows", o.calib_windows, "Number of calibration windows")
+        ->capture_default_str();
     app.add_option("--calib-seq", o.calib_seq, "Tokens per calibration window (0 = min(2048, model context))")
         ->capture_default_str();
     app.add_option("--seed", o.seed, "Seed of the calibration window sampler")->capture_default_str();
@@ -31,14 +34,17 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
                  "Feed each block the FP outputs of the previous block instead of the compressed ones");
     app.add_option("--block-size", c.block_size, "Columns per error-compensation block (beta)")
         ->capture_default_str();
-    app.add_option("--percdamp", c.percdamp, "Hessian damping as a fraction of mean(diag H)")->capture_default_str();
-    app.add_flag("--no-compensation", o.no_compensation, "Do not carry each block's error into later columns");
+    app.add_option("--percdamp", c.percdamp, "Hessian damping as a fraction of mean(diag H)")
+        ->capture_default_str();
+    app.add_flag("--no-compensation", o.no_compensation,
+                 "Do not carry each block's error into later columns");
     app.add_flag("--measure-uncompensated", c.measure_uncompensated,
                  "Also compress each layer without compensation and report that error (slower)");
     // pbs2p
     app.add_flag("--no-coarse", o.no_coarse, "pbs2p: disable the CFS coarse stage (same N in every block)");
-    app.add_option("--importance", o.driver.importance,
-                   "pbs2p coarse stage: importance from block cosine similarity: recip (1/cos) | one_minus (1-cos)")
+    app.add_option(
+           "--importance", o.driver.importance,
+           "pbs2p coarse stage: importance from block cosine similarity: recip (1/cos) | one_minus (1-cos)")
         ->capture_default_str();
     app.add_option("--n-low", o.driver.n_low, "pbs2p coarse stage: lowest N per block (-1 = N-1)")
         ->capture_default_str();
@@ -62,7 +68,8 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
     // baselines
     app.add_option("--arb-variant", c.arb_variant, "arb-llm: arb | x | rc")->capture_default_str();
     app.add_flag("--no-cgb", o.no_cgb, "arb-llm: disable the column-group bitmap");
-    app.add_option("--salient-metric", c.salient_metric, "billm/arb-llm/stbllm salient metric: hessian | magnitude")
+    app.add_option("--salient-metric", c.salient_metric,
+                   "billm/arb-llm/stbllm salient metric: hessian | magnitude")
         ->capture_default_str();
 }
 

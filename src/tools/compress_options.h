@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 #include "compress/driver.h"
@@ -12,10 +11,10 @@ namespace pbs2p::tools {
 
 struct CompressCliOptions {
     DriverOptions driver;
-    std::string nm = "4:8";        // N:M, N = kept
+    std::string nm = "4:8";  // N:M, N = kept
     std::string calib_path;
     int64_t calib_windows = 128;
-    int64_t calib_seq = 0;         // 0 = min(2048, model context)
+    int64_t calib_seq = 0;  // 0 = min(2048, model context)
     uint64_t seed = 0;
     bool no_coarse = false;
     bool no_compensation = false;

@@ -9,7 +9,6 @@
 namespace pbs2p {
 namespace {
 
-
 TEST(PackedCodec, CodeBitsPerKeptCount) {
     const int expected[9] = {0, 4, 7, 9, 11, 11, 11, 10, 8};
     for (int kept = 1; kept <= 8; ++kept) EXPECT_EQ(code_bits_for(kept), expected[kept]) << kept;
@@ -23,7 +22,8 @@ TEST(PackedCodec, EveryGroupPatternRoundTrips) {
             if (__builtin_popcount(keep) != kept) continue;
             for (int sign = 0; sign < 256; ++sign) {
                 if (sign & ~keep) continue;
-                const uint32_t code = encode_group(static_cast<uint8_t>(keep), static_cast<uint8_t>(sign), kept);
+                const uint32_t code =
+                    encode_group(static_cast<uint8_t>(keep), static_cast<uint8_t>(sign), kept);
                 ASSERT_LT(code, 1u << code_bits_for(kept));
                 uint8_t k2, s2;
                 ASSERT_TRUE(decode_group(code, kept, k2, s2));
@@ -121,7 +121,8 @@ TEST(PackedCodec, RejectsInvalidLayouts) {
 TEST(PackedCodec, RejectsCorruptedCodes) {
     PackedLayer packed = encode_layer(random_layout(2, 16, 4, 8, 16, 9));
     // 4 codes of 11 bits; set code 1 to all ones (2047 >= 1120 patterns).
-    for (int b = 11; b < 22; ++b) packed.codes[static_cast<size_t>(b / 8)] |= static_cast<uint8_t>(1 << (b % 8));
+    for (int b = 11; b < 22; ++b)
+        packed.codes[static_cast<size_t>(b / 8)] |= static_cast<uint8_t>(1 << (b % 8));
     EXPECT_THROW(decode_layer(packed), Error);
     PackedLayer truncated = encode_layer(random_layout(2, 16, 4, 8, 16, 9));
     truncated.codes.resize(2);
