@@ -3,7 +3,9 @@
 //
 // For row i and column j, with g = j / scale_group:
 //   W_hat[i][j] = keep[i][j] ? mu[i][g] + (sign[i][j] ? +alpha[i][g] : -alpha[i][g]) : 0
-// Every aligned group of m_group consecutive columns of a row keeps exactly n_keep entries.
+// code "nm": every aligned group of m_group consecutive columns of a row keeps exactly n_keep entries.
+// Otherwise `code` names a pattern codebook (compress/pattern_codebook.h): n_keep = 0 (any count per group
+// of m_group = 8), mu = 0 and every group's pattern is in that codebook.
 // alpha and mu hold values already rounded to fp16, so storing them as fp16 is lossless.
 #pragma once
 
@@ -17,9 +19,10 @@ namespace pbs2p {
 struct BinaryLayout {
     int64_t rows = 0;
     int64_t cols = 0;
-    int n_keep = 0;             // N: kept weights per group
-    int m_group = 0;            // M: group width along the input dimension
-    int64_t scale_group = 0;    // columns sharing one (alpha, mu) pair; a multiple of m_group dividing cols
+    std::string code = "nm";   // nm | a pattern codebook name
+    int n_keep = 0;            // N: kept weights per group (0 = variable, codebook layouts)
+    int m_group = 0;           // M: group width along the input dimension
+    int64_t scale_group = 0;   // columns sharing one (alpha, mu) pair; a multiple of m_group dividing cols
     std::vector<uint8_t> keep;  // rows * cols, 1 = kept
     std::vector<uint8_t> sign;  // rows * cols, 1 = +alpha, 0 = -alpha (0 where pruned)
     std::vector<float> alpha;   // rows * (cols / scale_group)

@@ -96,6 +96,7 @@ BinaryLayout read_layout_tensors(const SafetensorsReader& reader, const std::str
     BinaryLayout layout;
     layout.rows = meta.at("rows").get<int64_t>();
     layout.cols = meta.at("cols").get<int64_t>();
+    layout.code = meta.value("code", std::string("nm"));
     layout.n_keep = meta.at("n_keep").get<int>();
     layout.m_group = meta.at("m_group").get<int>();
     layout.scale_group = meta.at("scale_group").get<int64_t>();
@@ -116,11 +117,8 @@ BinaryLayout read_layout_tensors(const SafetensorsReader& reader, const std::str
 }
 
 nlohmann::json layout_meta(const BinaryLayout& layout) {
-    return {{"rows", layout.rows},
-            {"cols", layout.cols},
-            {"n_keep", layout.n_keep},
-            {"m_group", layout.m_group},
-            {"scale_group", layout.scale_group}};
+    return {{"code", layout.code},     {"rows", layout.rows},       {"cols", layout.cols},
+            {"n_keep", layout.n_keep}, {"m_group", layout.m_group}, {"scale_group", layout.scale_group}};
 }
 
 struct Checkpoint {
@@ -306,6 +304,9 @@ nlohmann::json compress_options_to_json(const DriverOptions& o) {
             {"cgb", c.cgb},
             {"arb_iters", c.arb_iters},
             {"stbllm_metric", c.stbllm_metric},
+            {"code", c.code},
+            {"alpha_passes", c.alpha_passes},
+            {"hessian_weighted_alpha", c.hessian_weighted_alpha},
             {"fine_metric", c.fine_metric},
             {"backbone", c.backbone},
             {"scale_group", c.scale_group},
@@ -358,7 +359,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
     } else {
         report.block_keep.assign(static_cast<size_t>(blocks), options.layer.n_keep);
         // CFS coarse stage: N per block from the FP model's layer importance.
-        if (options.layer.method == "pbs2p" && options.coarse_stage) {
+        if (options.layer.method == "pbs2p" && options.layer.code == "nm" && options.coarse_stage) {
             const int n = options.layer.n_keep, m = options.layer.m_group;
             const int n_low = options.n_low >= 0 ? options.n_low : std::max(1, n - 1);
             const int n_high = options.n_high >= 0 ? options.n_high : std::min(m - 1, n + 1);

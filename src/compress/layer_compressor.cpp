@@ -7,6 +7,7 @@
 
 #include "compress/methods.h"
 #include "compress/nm_mask.h"
+#include "compress/pattern_codebook.h"
 #include "core/error.h"
 
 namespace pbs2p {
@@ -29,14 +30,25 @@ void validate_options(const CompressOptions& o, int64_t cols) {
                         "compress: group_size {} must divide block_size {} and the width {}", o.group_size,
                         o.block_size, cols);
     }
-    if (name == "sparsegpt" || name == "wanda" || name == "stbllm" || name == "pbs2p") {
+    if (name == "sparsegpt" || name == "wanda" || name == "stbllm" || (name == "pbs2p" && o.code == "nm")) {
         check_nm(o.n_keep, o.m_group, cols, "compress");
         PBS2P_CHECK(o.block_size % o.m_group == 0, "compress: block_size {} must be a multiple of M = {}",
                     o.block_size, o.m_group);
     }
     if (name == "billm" || name == "arb-llm" || name == "stbllm" || name == "pbs2p")
         PBS2P_CHECK(o.salient_up_lim >= 2, "compress: salient_up_lim must be >= 2, got {}", o.salient_up_lim);
-    if (name == "pbs2p") {
+    if (name == "pbs2p" && o.code != "nm") {
+        pattern_codebook(o.code);  // throws for an unknown code
+        const int64_t sg = effective_scale_group(o, cols);
+        PBS2P_CHECK(cols % kPatternWidth == 0,
+                    "compress: code {} needs a width that is a multiple of {}, got {}", o.code, kPatternWidth,
+                    cols);
+        PBS2P_CHECK(sg % kPatternWidth == 0 && cols % sg == 0,
+                    "compress: scale_group {} must be a multiple of {} dividing the width {}", sg,
+                    kPatternWidth, cols);
+        PBS2P_CHECK(o.alpha_passes >= 1 && o.alpha_passes <= 8,
+                    "compress: alpha_passes must be in 1..8, got {}", o.alpha_passes);
+    } else if (name == "pbs2p") {
         PBS2P_CHECK(
             o.backbone == "arb" || o.backbone == "arb-x" || o.backbone == "arb-rc" || o.backbone == "salient",
             "compress: backbone must be arb | arb-x | arb-rc | salient, got '{}'", o.backbone);

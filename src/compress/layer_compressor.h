@@ -44,11 +44,19 @@ struct CompressOptions {
     int arb_iters = 15;                      // ARB refinement iterations (and ARB-X iterations)
     std::string stbllm_metric = "ria";       // stbllm N:M mask score: ria | wanda | magnitude
 
+    // pbs2p weight code: nm = the paper's fixed N of every M with mu +- alpha per scale group; tern11 |
+    // tern13 = variable-N ternary patterns per 8 columns from a codebook (compress/pattern_codebook.h),
+    // chosen by the joint OBS loss inside the compensation loop (compress/code_search.h), one fp16 alpha per
+    // scale group.
+    std::string code = "nm";
+    int alpha_passes = 2;  // tern codes: k = up to k - 1 least-squares re-fits of alpha, each re-run
+    bool hessian_weighted_alpha = true;  // tern codes: initial alpha fit weighted by 1/U_jj^2
+
     // pbs2p
     std::string fine_metric = "obs";  // N:M keep score: obs (W^2/U_jj^2) | magnitude | wanda
     std::string backbone =
         "arb-x";          // arb | arb-x | arb-rc | salient (default chosen on valid: docs/FINDINGS.md)
-    int scale_group = 0;  // columns per (alpha, mu) pair; 0 = gcd(block_size, width)
+    int scale_group = 0;  // columns per (alpha, mu) pair; 0 = gcd(block_size, width); < 0 = one per row
     bool spbo = true;     // stepwise pruning with re-fits (false = one-shot prune then fit)
     int spbo_steps = 0;   // tau; 0 = M - N
     std::string spbo_schedule = "per_group";  // per_group (k-th lowest pruned score of each group at step k)

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "compress/binarizer.h"
+#include "compress/code_search.h"
 #include "compress/compensation.h"
 #include "compress/lanes.h"
 #include "compress/nm_mask.h"
@@ -30,6 +31,7 @@ double nm_pattern_sign_bits(int n_keep, int m_group) {
 }
 
 int64_t effective_scale_group(const CompressOptions& o, int64_t cols) {
+    if (o.scale_group < 0) return cols;  // one per row
     return o.scale_group > 0 ? o.scale_group : std::gcd(static_cast<int64_t>(o.block_size), cols);
 }
 
@@ -280,8 +282,54 @@ MatrixD block_inverse_hessian(const HessianFactor& f, int64_t start, int64_t end
     return g;
 }
 
+// Variable-N ternary codes: each group of 8 columns takes the codebook pattern with the least joint OBS
+// loss (compress/code_search.h); the layout records keep/sign with mu = 0.
+void run_coded(MethodContext& c) {
+    const auto& o = c.options;
+    Matrix& w = c.weight;
+    const PatternCodebook& book = pattern_codebook(o.code);
+    CodeSearchOptions so;
+    so.scale_group = effective_scale_group(o, w.cols);
+    so.block_size = o.block_size;
+    so.compensate = o.compensation;
+    so.alpha_passes = o.alpha_passes;
+    so.hessian_weighted_alpha = o.hessian_weighted_alpha;
+    const CodedWeights coded = code_search_loop(w, c.factor, book, so);
+
+    BinaryLayout layout;
+    layout.code = book.name;
+    layout.rows = w.rows;
+    layout.cols = w.cols;
+    layout.n_keep = 0;
+    layout.m_group = kPatternWidth;
+    layout.scale_group = so.scale_group;
+    layout.keep.assign(static_cast<size_t>(w.size()), 0);
+    layout.sign.assign(static_cast<size_t>(w.size()), 0);
+    layout.alpha = coded.alpha;
+    layout.mu.assign(layout.alpha.size(), 0.0f);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < w.rows; ++i)
+        for (int64_t g = 0; g < w.cols / kPatternWidth; ++g) {
+            const auto& p = book.patterns[static_cast<size_t>(coded.codes[i * (w.cols / kPatternWidth) + g])];
+            for (int q = 0; q < kPatternWidth; ++q) {
+                const size_t idx = static_cast<size_t>(i * w.cols + g * kPatternWidth + q);
+                layout.keep[idx] = p[q] != 0;
+                layout.sign[idx] = p[q] > 0;
+                kept += p[q] != 0;
+            }
+        }
+    c.stats.n_keep = 0;
+    c.stats.m_group = kPatternWidth;
+    c.stats.storage_bits =
+        static_cast<double>(book.code_bits) / kPatternWidth + 16.0 / static_cast<double>(so.scale_group);
+    // Paper convention (1.1 bits per kept weight) for comparison with the N:M settings.
+    c.stats.nominal_bits = 1.1 * static_cast<double>(kept) / total_weights(c);
+    c.layout = std::move(layout);
+}
+
 void run_pbs2p(MethodContext& c) {
     const auto& o = c.options;
+    if (o.code != "nm") return run_coded(c);
     Matrix& w = c.weight;
     const ScoreKind fine = parse_score_kind(o.fine_metric, "fine_metric");
     const std::vector<double> hd = hessian_diag(c.hessian);

@@ -16,14 +16,13 @@ ComputeLayout make_compute_layout(const PackedLayer& layer) {
     c.groups.assign(static_cast<size_t>(c.row_blocks * groups), ComputeGroup{});
     c.kept_scale.assign(static_cast<size_t>(c.row_blocks * scale_groups * kRowBlock), 0.0f);
     c.sign_scale.assign(c.kept_scale.size(), 0.0f);
-    const int kept = d.keep_per_8();
     // Row blocks own disjoint groups and scales: decoded in parallel.
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < d.rows; ++i) {
         const int64_t rb = i / kRowBlock, r = i % kRowBlock;
         for (int64_t g = 0; g < groups; ++g) {
             uint8_t keep_mask = 0, sign_mask = 0;
-            decode_group(layer.code(i, g), kept, keep_mask, sign_mask);
+            decode_code(d, layer.code(i, g), keep_mask, sign_mask);
             ComputeGroup& cg = c.groups[static_cast<size_t>(rb * groups + g)];
             cg.keep[r] = keep_mask;
             cg.sign[r] = sign_mask;

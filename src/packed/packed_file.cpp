@@ -21,17 +21,31 @@ std::string scales_name(const std::string& layer) {
 }
 
 json desc_to_json(const PackedLayerDesc& d) {
-    return {{"rows", d.rows},
-            {"cols", d.cols},
-            {"n_keep", d.n_keep},
-            {"m_group", d.m_group},
-            {"scale_group", d.scale_group},
+    return {{"code", d.code},          {"rows", d.rows},       {"cols", d.cols},
+            {"n_keep", d.n_keep},      {"m_group", d.m_group}, {"scale_group", d.scale_group},
             {"code_bits", d.code_bits}};
+}
+
+// Stored scales: N:M codes keep (alpha, mu) pairs [rows, groups, 2]; codebook codes alpha only [rows,
+// groups].
+std::vector<int64_t> scales_shape(const PackedLayerDesc& d) {
+    if (d.is_nm()) return {d.rows, d.scale_groups_per_row(), 2};
+    return {d.rows, d.scale_groups_per_row()};
+}
+
+std::vector<uint16_t> stored_scales(const PackedLayer& layer) {
+    std::vector<uint16_t> out;
+    for (const ScalePair& p : layer.scales) {
+        out.push_back(p.alpha_fp16);
+        if (layer.desc.is_nm()) out.push_back(p.mu_fp16);
+    }
+    return out;
 }
 
 PackedLayerDesc desc_from_json(const json& j, const std::string& what) {
     PackedLayerDesc d;
     try {
+        d.code = j.value("code", std::string("nm"));
         d.rows = j.at("rows").get<int64_t>();
         d.cols = j.at("cols").get<int64_t>();
         d.n_keep = j.at("n_keep").get<int>();
@@ -56,14 +70,17 @@ json parse_metadata_json(const std::map<std::string, std::string>& metadata, con
     }
 }
 
+// Accepts format versions 1..version (later versions only add codes, so older files read unchanged).
 void check_format(const std::map<std::string, std::string>& metadata, const std::string& name, int version,
                   const std::string& file) {
     const auto format = metadata.find("format");
     PBS2P_CHECK(format != metadata.end() && format->second == name, "{}: not a {} file (format '{}')", file,
                 name, format == metadata.end() ? std::string("none") : format->second);
     const auto v = metadata.find("format_version");
-    PBS2P_CHECK(v != metadata.end() && v->second == std::to_string(version),
-                "{}: {} version '{}' is not supported (this build reads version {})", file, name,
+    bool known = false;
+    for (int k = 1; k <= version; ++k)
+        known = known || (v != metadata.end() && v->second == std::to_string(k));
+    PBS2P_CHECK(known, "{}: {} version '{}' is not supported (this build reads versions 1 to {})", file, name,
                 v == metadata.end() ? std::string("none") : v->second, version);
 }
 
@@ -100,9 +117,9 @@ void write_packed_file(const std::string& path, const std::map<std::string, Pack
         descs[name] = desc_to_json(layer.desc);
         tensors.push_back(raw_tensor(codes_name(name), DType::u8, {static_cast<int64_t>(layer.codes.size())},
                                      layer.codes.data(), layer.codes.size()));
-        tensors.push_back(raw_tensor(scales_name(name), DType::f16,
-                                     {layer.desc.rows, layer.desc.scale_groups_per_row(), 2},
-                                     layer.scales.data(), layer.scales.size() * sizeof(ScalePair)));
+        const std::vector<uint16_t> scales = stored_scales(layer);
+        tensors.push_back(raw_tensor(scales_name(name), DType::f16, scales_shape(layer.desc), scales.data(),
+                                     scales.size() * sizeof(uint16_t)));
     }
     std::set<std::string> seen;
     json checksums = json::object();
@@ -133,7 +150,7 @@ PackedFile PackedFile::open(const std::string& path) {
         const PackedLayerDesc d = desc_from_json(j, fmt::format("{}: layer '{}'", path, name));
         checked_tensor(f.reader_, codes_name(name), DType::u8, d.code_bytes(), path);
         checked_tensor(f.reader_, scales_name(name), DType::f16,
-                       d.rows * d.scale_groups_per_row() * int64_t{sizeof(ScalePair)}, path);
+                       d.rows * d.scale_groups_per_row() * d.scale_bytes(), path);
         f.descs_[name] = d;
     }
 
@@ -172,8 +189,13 @@ PackedLayer PackedFile::load_layer(const std::string& name) const {
     const TensorInfo& codes = reader_.tensor(codes_name(name));
     const TensorInfo& scales = reader_.tensor(scales_name(name));
     layer.codes.assign(codes.data, codes.data + codes.nbytes);
-    layer.scales.resize(static_cast<size_t>(scales.nbytes) / sizeof(ScalePair));
-    std::memcpy(layer.scales.data(), scales.data, static_cast<size_t>(scales.nbytes));
+    const auto n_scales = static_cast<size_t>(layer.desc.rows * layer.desc.scale_groups_per_row());
+    std::vector<uint16_t> stored(static_cast<size_t>(scales.nbytes) / sizeof(uint16_t));
+    std::memcpy(stored.data(), scales.data, static_cast<size_t>(scales.nbytes));
+    layer.scales.resize(n_scales);
+    const size_t per = layer.desc.is_nm() ? 2 : 1;
+    for (size_t s = 0; s < n_scales; ++s)
+        layer.scales[s] = {stored[s * per], per == 2 ? stored[s * per + 1] : uint16_t{0}};
     validate_layer(layer, fmt::format("{}: layer '{}'", path_, name));
     return layer;
 }
@@ -202,7 +224,8 @@ void write_layouts(const std::string& path, const std::map<std::string, BinaryLa
                         l.alpha.size() == static_cast<size_t>(l.rows * groups) &&
                         l.mu.size() == l.alpha.size(),
                     "{}: layout '{}' has inconsistent array sizes", path, name);
-        descs[name] = {{"n_keep", l.n_keep}, {"m_group", l.m_group}, {"scale_group", l.scale_group}};
+        descs[name] = {
+            {"code", l.code}, {"n_keep", l.n_keep}, {"m_group", l.m_group}, {"scale_group", l.scale_group}};
         tensors.push_back(raw_tensor(name + ".keep", DType::u8, {l.rows, l.cols}, l.keep.data(), n));
         tensors.push_back(raw_tensor(name + ".sign", DType::u8, {l.rows, l.cols}, l.sign.data(), n));
         tensors.push_back(tensor_from_floats(name + ".alpha", l.alpha.data(), {l.rows, groups}, DType::f32));
@@ -226,6 +249,7 @@ std::map<std::string, BinaryLayout> read_layouts(const std::string& path) {
         l.rows = keep.shape[0];
         l.cols = keep.shape[1];
         try {
+            l.code = j.value("code", std::string("nm"));
             l.n_keep = j.at("n_keep").get<int>();
             l.m_group = j.at("m_group").get<int>();
             l.scale_group = j.at("scale_group").get<int64_t>();

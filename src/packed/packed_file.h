@@ -18,7 +18,7 @@
 namespace pbs2p {
 
 inline constexpr const char* kPackedFormatName = "pbs2p-packed";
-inline constexpr int kPackedFormatVersion = 1;
+inline constexpr int kPackedFormatVersion = 2;  // 2 adds the codebook codes (tern11, tern13)
 inline constexpr const char* kLayoutsFormatName = "pbs2p-layouts";
 inline constexpr const char* kLayoutsFileName = "layouts.safetensors";
 inline constexpr const char* kPackedModelFileName = "model.packed.safetensors";
@@ -34,7 +34,7 @@ void write_packed_file(const std::string& path, const std::map<std::string, Pack
 
 // An opened packed model file: header, descriptors and every checksum validated at open.
 class PackedFile {
-  public:
+public:
     // Throws pbs2p::Error naming the file and the item on a wrong format name or version, an inconsistent
     // descriptor, a missing or mis-sized tensor, or a checksum mismatch.
     static PackedFile open(const std::string& path);
@@ -50,7 +50,7 @@ class PackedFile {
     const SafetensorsReader& tensors() const { return reader_; }
     const std::map<std::string, std::string>& metadata() const { return reader_.metadata(); }
 
-  private:
+private:
     std::string path_;
     SafetensorsReader reader_;
     std::map<std::string, PackedLayerDesc> descs_;

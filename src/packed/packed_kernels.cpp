@@ -19,7 +19,6 @@ PackedMatrix make_packed_matrix(PackedLayer layer, bool with_compute) {
 void reference_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* y) {
     const PackedLayer& layer = w.storage;
     const PackedLayerDesc& d = layer.desc;
-    const int kept = d.keep_per_8();
     const int64_t groups = d.groups_per_row(), scale_groups = d.scale_groups_per_row();
     const int64_t groups_per_scale = d.scale_group / kPackedGroup;
 #pragma omp parallel
@@ -28,8 +27,7 @@ void reference_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < d.rows; ++i) {
             for (int64_t g = 0; g < groups; ++g)
-                decode_group(layer.code(i, g), kept, keep[static_cast<size_t>(g)],
-                             sign[static_cast<size_t>(g)]);
+                decode_code(d, layer.code(i, g), keep[static_cast<size_t>(g)], sign[static_cast<size_t>(g)]);
             for (int64_t t = 0; t < tokens; ++t) {
                 const float* xt = x + t * d.cols;
                 double acc = 0.0;

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 
+#include "compress/pattern_codebook.h"
 #include "core/error.h"
 #include "core/half.h"
 
@@ -73,6 +74,14 @@ bool decode_group(uint32_t code, int kept, uint8_t& keep_mask, uint8_t& sign_mas
     return true;
 }
 
+bool decode_code(const PackedLayerDesc& d, uint32_t code, uint8_t& keep_mask, uint8_t& sign_mask) {
+    if (d.is_nm()) return decode_group(code, d.keep_per_8(), keep_mask, sign_mask);
+    const PatternCodebook& book = pattern_codebook(d.code);
+    if (code >= static_cast<uint32_t>(book.size())) return false;
+    pattern_masks(book.patterns[code].data(), keep_mask, sign_mask);
+    return true;
+}
+
 int64_t PackedLayerDesc::code_bytes() const {
     const int64_t bits = rows * groups_per_row() * code_bits;
     return (bits + 63) / 64 * 8;
@@ -81,25 +90,44 @@ int64_t PackedLayerDesc::code_bytes() const {
 void validate_desc(const PackedLayerDesc& d, const std::string& what) {
     PBS2P_CHECK(d.rows >= 1 && d.cols >= 1 && d.rows <= (int64_t{1} << 31) && d.cols <= (int64_t{1} << 31),
                 "{}: invalid shape {}x{}", what, d.rows, d.cols);
-    PBS2P_CHECK(d.m_group >= 1 && kPackedGroup % d.m_group == 0,
-                "{}: N:M = {}:{} not supported by the packed format (M must divide 8)", what, d.n_keep,
-                d.m_group);
-    PBS2P_CHECK(d.n_keep >= 1 && d.n_keep <= d.m_group, "{}: invalid N:M = {}:{}", what, d.n_keep, d.m_group);
     PBS2P_CHECK(d.cols % kPackedGroup == 0, "{}: {} columns is not a multiple of 8", what, d.cols);
     PBS2P_CHECK(
         d.scale_group >= kPackedGroup && d.scale_group % kPackedGroup == 0 && d.cols % d.scale_group == 0,
         "{}: scale group {} must be a multiple of 8 dividing {} columns", what, d.scale_group, d.cols);
+    if (!d.is_nm()) {
+        bool known = false;
+        for (const std::string& name : pattern_codebook_names()) known = known || name == d.code;
+        PBS2P_CHECK(known, "{}: unknown code '{}'", what, d.code);
+        const PatternCodebook& book = pattern_codebook(d.code);
+        PBS2P_CHECK(d.n_keep == 0 && d.m_group == kPackedGroup,
+                    "{}: code {} needs n_keep 0 and m_group 8, got {}:{}", what, d.code, d.n_keep, d.m_group);
+        PBS2P_CHECK(d.code_bits == book.code_bits, "{}: code width {} bits, expected {} for {}", what,
+                    d.code_bits, book.code_bits, d.code);
+        return;
+    }
+    PBS2P_CHECK(d.m_group >= 1 && kPackedGroup % d.m_group == 0,
+                "{}: N:M = {}:{} not supported by the packed format (M must divide 8)", what, d.n_keep,
+                d.m_group);
+    PBS2P_CHECK(d.n_keep >= 1 && d.n_keep <= d.m_group, "{}: invalid N:M = {}:{}", what, d.n_keep, d.m_group);
     PBS2P_CHECK(d.code_bits == code_bits_for(d.keep_per_8()), "{}: code width {} bits, expected {} for {}:{}",
                 what, d.code_bits, code_bits_for(d.keep_per_8()), d.n_keep, d.m_group);
 }
 
 PackedLayerDesc desc_for(const BinaryLayout& layout, const std::string& what) {
     PackedLayerDesc d;
+    d.code = layout.code;
     d.rows = layout.rows;
     d.cols = layout.cols;
     d.n_keep = layout.n_keep;
     d.m_group = layout.m_group;
     d.scale_group = layout.scale_group;
+    if (!d.is_nm()) {
+        PBS2P_CHECK(d.m_group == kPackedGroup && d.n_keep == 0, "{}: code {} needs groups of 8 with n_keep 0",
+                    what, d.code);
+        d.code_bits = pattern_codebook(d.code).code_bits;
+        validate_desc(d, what);
+        return d;
+    }
     PBS2P_CHECK(d.m_group >= 1 && kPackedGroup % d.m_group == 0 && d.n_keep >= 1 && d.n_keep <= d.m_group,
                 "{}: N:M = {}:{} not supported by the packed format (need 1 <= N <= M, M dividing 8)", what,
                 d.n_keep, d.m_group);
@@ -111,14 +139,14 @@ PackedLayerDesc desc_for(const BinaryLayout& layout, const std::string& what) {
 uint32_t PackedLayer::code(int64_t row, int64_t group) const {
     const int64_t bit = (row * desc.groups_per_row() + group) * desc.code_bits;
     const int64_t byte = bit >> 3;
-    uint32_t window = 0;  // a code spans at most 4 bytes (code_bits <= 11, offset <= 7)
+    uint32_t window = 0;  // a code spans at most 4 bytes (code_bits <= 13, offset <= 7)
     for (int k = 0; k < 4 && byte + k < static_cast<int64_t>(codes.size()); ++k)
         window |= static_cast<uint32_t>(codes[static_cast<size_t>(byte + k)]) << (8 * k);
     return (window >> (bit & 7)) & ((1u << desc.code_bits) - 1);
 }
 
 int64_t PackedLayer::storage_bytes() const {
-    return static_cast<int64_t>(codes.size()) + static_cast<int64_t>(scales.size() * sizeof(ScalePair));
+    return static_cast<int64_t>(codes.size()) + static_cast<int64_t>(scales.size()) * desc.scale_bytes();
 }
 
 double PackedLayer::bits_per_weight() const {
@@ -128,8 +156,12 @@ double PackedLayer::bits_per_weight() const {
 double packed_bits_per_weight(int64_t rows, int64_t cols, int n_keep, int m_group, int64_t scale_group) {
     PackedLayerDesc d{rows, cols, n_keep, m_group, scale_group, 0};
     d.code_bits = code_bits_for(d.keep_per_8());
-    const int64_t bytes = d.code_bytes() + rows * d.scale_groups_per_row() * int64_t{sizeof(ScalePair)};
-    return 8.0 * static_cast<double>(bytes) / static_cast<double>(rows * cols);
+    return packed_bits_per_weight(d);
+}
+
+double packed_bits_per_weight(const PackedLayerDesc& d) {
+    const int64_t bytes = d.code_bytes() + d.rows * d.scale_groups_per_row() * d.scale_bytes();
+    return 8.0 * static_cast<double>(bytes) / static_cast<double>(d.rows * d.cols);
 }
 
 PackedLayer encode_layer(const BinaryLayout& layout, const std::string& what) {
@@ -150,11 +182,14 @@ PackedLayer encode_layer(const BinaryLayout& layout, const std::string& what) {
         PBS2P_CHECK(is_fp16_exact(layout.alpha[s]) && is_fp16_exact(layout.mu[s]),
                     "{}: scale pair {} (alpha {}, mu {}) is not a finite fp16 value", what, s,
                     layout.alpha[s], layout.mu[s]);
+        PBS2P_CHECK(d.is_nm() || layout.mu[s] == 0.0f,
+                    "{}: code {} stores no mu, but scale group {} has mu {}", what, d.code, s, layout.mu[s]);
         out.scales[s] = {f32_to_fp16(layout.alpha[s]), f32_to_fp16(layout.mu[s])};
     }
 
     out.codes.assign(static_cast<size_t>(d.code_bytes()), 0);
-    const int kept = d.keep_per_8();
+    const PatternCodebook* book = d.is_nm() ? nullptr : &pattern_codebook(d.code);
+    const int kept = d.is_nm() ? d.keep_per_8() : 0;
     int64_t bit = 0;
     for (int64_t i = 0; i < d.rows; ++i) {
         for (int64_t j0 = 0; j0 < d.cols; j0 += kPackedGroup) {
@@ -166,13 +201,25 @@ PackedLayer encode_layer(const BinaryLayout& layout, const std::string& what) {
                 keep_mask |= static_cast<uint8_t>(layout.keep[idx] << j);
                 sign_mask |= static_cast<uint8_t>((layout.keep[idx] & layout.sign[idx]) << j);
             }
-            for (int64_t m0 = 0; m0 < kPackedGroup; m0 += d.m_group) {
-                const int count =
-                    std::popcount(static_cast<unsigned>((keep_mask >> m0) & ((1u << d.m_group) - 1)));
-                PBS2P_CHECK(count == d.n_keep, "{}: row {} columns {}..{} keep {} weights, expected {}:{}",
-                            what, i, j0 + m0, j0 + m0 + d.m_group - 1, count, d.n_keep, d.m_group);
+            uint32_t code = 0;
+            if (book) {
+                int8_t values[kPackedGroup];
+                for (int j = 0; j < kPackedGroup; ++j)
+                    values[j] = static_cast<int8_t>(keep_mask >> j & 1 ? (sign_mask >> j & 1 ? 1 : -1) : 0);
+                const int32_t c = book->find(values);
+                PBS2P_CHECK(c >= 0, "{}: row {} columns {}..{} hold a pattern that code {} does not have",
+                            what, i, j0, j0 + kPackedGroup - 1, d.code);
+                code = static_cast<uint32_t>(c);
+            } else {
+                for (int64_t m0 = 0; m0 < kPackedGroup; m0 += d.m_group) {
+                    const int count =
+                        std::popcount(static_cast<unsigned>((keep_mask >> m0) & ((1u << d.m_group) - 1)));
+                    PBS2P_CHECK(count == d.n_keep,
+                                "{}: row {} columns {}..{} keep {} weights, expected {}:{}", what, i, j0 + m0,
+                                j0 + m0 + d.m_group - 1, count, d.n_keep, d.m_group);
+                }
+                code = encode_group(keep_mask, sign_mask, kept);
             }
-            const uint32_t code = encode_group(keep_mask, sign_mask, kept);
             for (int b = 0; b < d.code_bits; ++b, ++bit)
                 out.codes[static_cast<size_t>(bit >> 3)] |=
                     static_cast<uint8_t>((code >> b & 1) << (bit & 7));
@@ -189,23 +236,27 @@ void validate_layer(const PackedLayer& layer, const std::string& what) {
     PBS2P_CHECK(static_cast<int64_t>(layer.scales.size()) == d.rows * d.scale_groups_per_row(),
                 "{}: {} scale pairs, expected {}", what, layer.scales.size(),
                 d.rows * d.scale_groups_per_row());
-    const int kept = d.keep_per_8();
     for (int64_t i = 0; i < d.rows; ++i)
         for (int64_t g = 0; g < d.groups_per_row(); ++g) {
             uint8_t keep_mask, sign_mask;
-            PBS2P_CHECK(decode_group(layer.code(i, g), kept, keep_mask, sign_mask),
+            PBS2P_CHECK(decode_code(d, layer.code(i, g), keep_mask, sign_mask),
                         "{}: invalid pattern code {} at row {} group {}", what, layer.code(i, g), i, g);
         }
     for (size_t s = 0; s < layer.scales.size(); ++s)
         PBS2P_CHECK(std::isfinite(fp16_to_f32(layer.scales[s].alpha_fp16)) &&
                         std::isfinite(fp16_to_f32(layer.scales[s].mu_fp16)),
                     "{}: scale pair {} is not finite", what, s);
+    if (!d.is_nm())
+        for (size_t s = 0; s < layer.scales.size(); ++s)
+            PBS2P_CHECK(layer.scales[s].mu_fp16 == 0, "{}: code {} has no mu, scale group {} holds one", what,
+                        d.code, s);
 }
 
 BinaryLayout decode_layer(const PackedLayer& layer, const std::string& what) {
     validate_layer(layer, what);
     const PackedLayerDesc& d = layer.desc;
     BinaryLayout out;
+    out.code = d.code;
     out.rows = d.rows;
     out.cols = d.cols;
     out.n_keep = d.n_keep;
@@ -213,11 +264,10 @@ BinaryLayout decode_layer(const PackedLayer& layer, const std::string& what) {
     out.scale_group = d.scale_group;
     out.keep.assign(static_cast<size_t>(d.rows * d.cols), 0);
     out.sign.assign(static_cast<size_t>(d.rows * d.cols), 0);
-    const int kept = d.keep_per_8();
     for (int64_t i = 0; i < d.rows; ++i)
         for (int64_t g = 0; g < d.groups_per_row(); ++g) {
             uint8_t keep_mask = 0, sign_mask = 0;
-            decode_group(layer.code(i, g), kept, keep_mask, sign_mask);
+            decode_code(d, layer.code(i, g), keep_mask, sign_mask);
             for (int j = 0; j < kPackedGroup; ++j) {
                 const auto idx = static_cast<size_t>(i * d.cols + g * kPackedGroup + j);
                 out.keep[idx] = keep_mask >> j & 1;

@@ -9,6 +9,11 @@
 // Codes are concatenated in row-major group order into one LSB-first bitstream.
 // Scales: one ScalePair (fp16 alpha, fp16 mu) per row per scale group: 32 / scale_group bits/weight.
 // N:M with M dividing 8 (1:2, 2:4, ...) is stored as the equivalent (8N/M):8 pattern; other M are rejected.
+//
+// Codebook codes (code = "tern11" | "tern13", compress/pattern_codebook.h): the code of a group is the index
+// of its ternary pattern in the codebook (11 or 13 bits per 8 columns = 1.375 or 1.625 bits/weight), any
+// number of kept weights per group (n_keep = 0), and the scales are one fp16 alpha per row per scale group
+// (16 / scale_group bits/weight; mu = 0): W_hat = alpha * pattern.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +41,11 @@ struct PackedLayerDesc {
     int m_group = 0;          // M of the layer's own N:M pattern (divides 8)
     int64_t scale_group = 0;  // columns per (alpha, mu) pair; multiple of 8 dividing cols
     int code_bits = 0;        // bits per code of 8 columns
+    std::string code = "nm";  // nm (N:M rank code, alpha and mu) | a pattern codebook name (alpha only)
 
+    bool is_nm() const { return code == "nm"; }
     int keep_per_8() const { return n_keep * kPackedGroup / m_group; }
+    int64_t scale_bytes() const { return is_nm() ? 4 : 2; }  // stored bytes per scale group
     int64_t groups_per_row() const { return cols / kPackedGroup; }
     int64_t scale_groups_per_row() const { return cols / scale_group; }
     int64_t code_bytes() const;  // stored bytes of the code bitstream (padded to 8 bytes)
@@ -50,11 +58,14 @@ int code_bits_for(int kept);
 uint32_t encode_group(uint8_t keep_mask, uint8_t sign_mask, int kept);
 // Inverse of encode_group; returns false for a code that names no valid pattern.
 bool decode_group(uint32_t code, int kept, uint8_t& keep_mask, uint8_t& sign_mask);
+// Keep and sign masks of a group's code under the layer's code (N:M rank code or codebook index); false for
+// a code that names no pattern.
+bool decode_code(const PackedLayerDesc& desc, uint32_t code, uint8_t& keep_mask, uint8_t& sign_mask);
 
 struct PackedLayer {
     PackedLayerDesc desc;
     std::vector<uint8_t> codes;     // desc.code_bytes() bytes, LSB-first bitstream
-    std::vector<ScalePair> scales;  // rows * scale_groups_per_row, row-major
+    std::vector<ScalePair> scales;  // rows * scale_groups_per_row, row-major (mu = 0 for codebook codes)
 
     // Code of group g (0-based, g < cols/8) of row i.
     uint32_t code(int64_t row, int64_t group) const;
@@ -76,7 +87,9 @@ BinaryLayout decode_layer(const PackedLayer& layer, const std::string& what = "l
 // Checks sizes of codes/scales and every code; throws pbs2p::Error naming `what`.
 void validate_layer(const PackedLayer& layer, const std::string& what);
 
-// True bits per weight of the format for a layer shape (codes + scales, including padding).
+// True bits per weight of the format for a layer shape (codes + scales, including padding); N:M code.
 double packed_bits_per_weight(int64_t rows, int64_t cols, int n_keep, int m_group, int64_t scale_group);
+// Same for a descriptor of any code (code_bits filled in by desc_for or the container).
+double packed_bits_per_weight(const PackedLayerDesc& desc);
 
 }  // namespace pbs2p

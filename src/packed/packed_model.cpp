@@ -32,6 +32,7 @@ int64_t PackedLinearKernel::weight_bytes() const {
 
 std::string PackedLinearKernel::format_name() const {
     const PackedLayerDesc& d = weights_.storage.desc;
+    if (!d.is_nm()) return fmt::format("{} {} ({})", kPackedFormatName, d.code, kernel_.name);
     return fmt::format("{} {}:{} ({})", kPackedFormatName, d.n_keep, d.m_group, kernel_.name);
 }
 

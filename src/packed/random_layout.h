@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string>
 
 #include "compress/binary_layout.h"
+#include "compress/pattern_codebook.h"
 #include "core/half.h"
 #include "core/rng.h"
 #include "packed/packed_layer.h"
@@ -41,6 +43,36 @@ inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_
         l.alpha.push_back(round_to_fp16(static_cast<float>(0.01 + 0.1 * rng.uniform())));
         l.mu.push_back(round_to_fp16(static_cast<float>(0.02 * rng.normal())));
     }
+    return l;
+}
+
+// Random layout of a codebook code (tern11 | tern13): uniform codebook patterns, fp16-exact alpha > 0, mu =
+// 0.
+inline BinaryLayout random_code_layout(int64_t rows, int64_t cols, const std::string& code,
+                                       int64_t scale_group, uint64_t seed) {
+    const PatternCodebook& book = pattern_codebook(code);
+    Rng rng(seed);
+    BinaryLayout l;
+    l.code = code;
+    l.rows = rows;
+    l.cols = cols;
+    l.m_group = kPackedGroup;
+    l.scale_group = scale_group;
+    l.keep.assign(static_cast<size_t>(rows * cols), 0);
+    l.sign.assign(static_cast<size_t>(rows * cols), 0);
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j0 = 0; j0 < cols; j0 += kPackedGroup) {
+            const auto& p = book.patterns[rng.below(static_cast<uint64_t>(book.size()))];
+            for (int j = 0; j < kPackedGroup; ++j) {
+                const auto idx = static_cast<size_t>(i * cols + j0 + j);
+                l.keep[idx] = p[j] != 0;
+                l.sign[idx] = p[j] > 0;
+            }
+        }
+    const auto n_scales = static_cast<size_t>(rows * (cols / scale_group));
+    for (size_t s = 0; s < n_scales; ++s)
+        l.alpha.push_back(round_to_fp16(static_cast<float>(0.01 + 0.1 * rng.uniform())));
+    l.mu.assign(n_scales, 0.0f);
     return l;
 }
 

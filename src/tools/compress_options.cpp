@@ -54,8 +54,19 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
         ->capture_default_str();
     app.add_option("--backbone", c.backbone, "pbs2p binarizer: arb | arb-x | arb-rc | salient")
         ->capture_default_str();
-    app.add_option("--scale-group", c.scale_group, "pbs2p: columns per (alpha, mu) pair (0 = block size)")
+    app.add_option("--scale-group", c.scale_group,
+                   "pbs2p: columns per (alpha, mu) pair (0 = block size, -1 = one per row)")
         ->capture_default_str();
+    app.add_option(
+           "--code", c.code,
+           "pbs2p weight code: nm (fixed N of every M, mu +- alpha) | tern11 | tern13 (variable-N ternary "
+           "patterns per 8 columns, 11 or 13 bits, one fp16 alpha per scale group)")
+        ->capture_default_str();
+    app.add_option("--alpha-passes", c.alpha_passes,
+                   "tern codes: 1 = alpha from the weights, k = up to k-1 least-squares re-fits (1..8)")
+        ->capture_default_str();
+    app.add_flag("--no-hessian-alpha", o.no_hessian_alpha,
+                 "tern codes: fit alpha without the 1/U_jj^2 weights");
     app.add_flag("--no-spbo", o.no_spbo, "pbs2p: one-shot prune then binarize instead of SPBO");
     app.add_option("--spbo-steps", c.spbo_steps, "pbs2p: SPBO steps tau (0 = M-N)")->capture_default_str();
     app.add_option("--spbo-schedule", c.spbo_schedule, "pbs2p: SPBO schedule: per_group | global")
@@ -86,6 +97,7 @@ void finalize_compress_options(CompressCliOptions& o) {
     c.compensation = !o.no_compensation;
     c.spbo = !o.no_spbo;
     c.cgb = !o.no_cgb;
+    c.hessian_weighted_alpha = !o.no_hessian_alpha;
     o.driver.coarse_stage = !o.no_coarse;
     bool known = false;
     for (const std::string& name : method_names()) known = known || name == c.method;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+
 #include <string>
 
 #include "compress/driver.h"
@@ -11,15 +12,16 @@ namespace pbs2p::tools {
 
 struct CompressCliOptions {
     DriverOptions driver;
-    std::string nm = "4:8";  // N:M, N = kept
+    std::string nm = "4:8";        // N:M, N = kept
     std::string calib_path;
     int64_t calib_windows = 128;
-    int64_t calib_seq = 0;  // 0 = min(2048, model context)
+    int64_t calib_seq = 0;         // 0 = min(2048, model context)
     uint64_t seed = 0;
     bool no_coarse = false;
     bool no_compensation = false;
     bool no_spbo = false;
     bool no_cgb = false;
+    bool no_hessian_alpha = false;
 };
 
 // Adds the method / calibration / driver options to `app`.

@@ -118,6 +118,80 @@ TEST(PackedCodec, RejectsInvalidLayouts) {
     }
 }
 
+TEST(PackedCodec, CodebookLayoutsRoundTripAndCountAlphaOnly) {
+    uint64_t seed = 40;
+    for (const char* code : {"tern11", "tern13"})
+        for (int64_t rows : {1, 5, 33})
+            for (int64_t cols : {8, 24, 136}) {
+                const int64_t sg = (seed % 2 == 0) ? cols : 8;
+                const BinaryLayout layout = random_code_layout(rows, cols, code, sg, seed++);
+                const PackedLayer packed = encode_layer(layout);
+                EXPECT_EQ(packed.desc.code, code);
+                expect_same(decode_layer(packed), layout);
+                EXPECT_EQ(decode_layer(packed).code, code);
+                EXPECT_EQ(encode_layer(decode_layer(packed)).codes, packed.codes);
+                // codes + one fp16 alpha per row per scale group, nothing else.
+                const int bits = std::string(code) == "tern11" ? 11 : 13;
+                const int64_t code_bytes = (rows * cols / 8 * bits + 63) / 64 * 8;
+                EXPECT_EQ(packed.storage_bytes(), code_bytes + rows * (cols / sg) * 2)
+                    << code << " " << rows << "x" << cols;
+                EXPECT_DOUBLE_EQ(packed_bits_per_weight(packed.desc), packed.bits_per_weight());
+            }
+}
+
+// Golden bitstream worked out by hand: tern13's code is the base-3 number of (value + 1), column 0 first.
+// [+1, 0, -1, 0, 0, 0, 0, +1] -> 2 + 1*3 + 0*9 + 1*27 + 1*81 + 1*243 + 1*729 + 2*2187 = 5459 = 0x1553, stored
+// LSB-first in 13 bits, padded to 8 bytes.
+TEST(PackedCodec, Tern13GoldenBitstream) {
+    BinaryLayout l;
+    l.code = "tern13";
+    l.rows = 1;
+    l.cols = 8;
+    l.m_group = 8;
+    l.scale_group = 8;
+    const int8_t values[8] = {1, 0, -1, 0, 0, 0, 0, 1};
+    for (int8_t v : values) {
+        l.keep.push_back(v != 0);
+        l.sign.push_back(v > 0);
+    }
+    l.alpha = {0.5f};
+    l.mu = {0.0f};
+    const PackedLayer packed = encode_layer(l);
+    const std::vector<uint8_t> expected = {0x53, 0x15, 0, 0, 0, 0, 0, 0};
+    EXPECT_EQ(packed.codes, expected);
+    EXPECT_EQ(packed.code(0, 0), 5459u);
+}
+
+TEST(PackedCodec, CodebookLayoutsRejectWhatTheCodeCannotHold) {
+    BinaryLayout base = random_code_layout(2, 16, "tern11", 16, 7);
+    {
+        BinaryLayout bad = base;
+        for (int j = 0; j < 8; ++j) bad.keep[static_cast<size_t>(j)] = 1;  // 8 non-zeros: not in tern11
+        try {
+            encode_layer(bad, "blk.0.v_proj");
+            FAIL();
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("blk.0.v_proj"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("tern11"), std::string::npos) << e.what();
+        }
+    }
+    {
+        BinaryLayout bad = base;
+        bad.mu[0] = 0.25f;  // codebook codes store no mu
+        EXPECT_THROW(encode_layer(bad), Error);
+    }
+    {
+        PackedLayer packed = encode_layer(base);
+        for (int b = 0; b < 11; ++b)
+            packed.codes[static_cast<size_t>(b / 8)] |= static_cast<uint8_t>(1 << (b % 8));
+        EXPECT_NO_THROW(decode_layer(packed));  // 2047 < 2048: every 11-bit code is valid for tern11
+        PackedLayer t13 = encode_layer(random_code_layout(1, 8, "tern13", 8, 3));
+        for (int b = 0; b < 13; ++b)
+            t13.codes[static_cast<size_t>(b / 8)] |= static_cast<uint8_t>(1 << (b % 8));
+        EXPECT_THROW(decode_layer(t13), Error);  // 8191 >= 6561
+    }
+}
+
 TEST(PackedCodec, RejectsCorruptedCodes) {
     PackedLayer packed = encode_layer(random_layout(2, 16, 4, 8, 16, 9));
     // 4 codes of 11 bits; set code 1 to all ones (2047 >= 1120 patterns).

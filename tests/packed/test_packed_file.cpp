@@ -16,10 +16,11 @@ namespace {
 namespace fs = std::filesystem;
 
 class PackedFileTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
-        dir_ = fs::temp_directory_path() / ("pbs2p_packed_file_" + std::to_string(::getpid()) + "_" +
-                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir_ = fs::temp_directory_path() /
+               ("pbs2p_packed_file_" + std::to_string(::getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::create_directories(dir_);
         layouts_["model.layers.0.mlp.up_proj"] = random_layout(40, 136, 5, 8, 136, 1);
         layouts_["model.layers.0.self_attn.q_proj"] = random_layout(7, 24, 2, 4, 8, 2);
@@ -106,8 +107,8 @@ TEST_F(PackedFileTest, TruncatedFileIsRejected) {
 }
 
 TEST_F(PackedFileTest, VersionMismatchIsRejected) {
-    rewrite_metadata([](auto& meta) { meta["format_version"] = "2"; });
-    expect_error("version '2' is not supported");
+    rewrite_metadata([](auto& meta) { meta["format_version"] = "3"; });
+    expect_error("version '3' is not supported");
 }
 
 TEST_F(PackedFileTest, WrongFormatIsRejected) {

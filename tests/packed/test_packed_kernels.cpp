@@ -107,6 +107,47 @@ TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
 
 // More rows than one decoded fp32 panel holds (panel boundaries and a partial last row block), and token
 // counts on both sides of the table/decode switch; kernels against the reference kernel.
+// Codebook codes (variable N per group, alpha only) through every kernel against the dequantized product.
+TEST(PackedKernels, CodebookCodesMatchDequantizedProduct) {
+    struct CodeCase {
+        const char* code;
+        int64_t rows, cols, scale_group;
+    };
+    const CodeCase cases[] = {
+        {"tern11", 1, 8, 8}, {"tern13", 7, 136, 8}, {"tern11", 129, 264, 264}, {"tern13", 33, 520, 104}};
+    uint64_t seed = 300;
+    for (const CodeCase& c : cases) {
+        const BinaryLayout layout = random_code_layout(c.rows, c.cols, c.code, c.scale_group, seed++);
+        const PackedMatrix w = make_packed_matrix(encode_layer(layout));
+        const Matrix dense = dequantize(layout);
+        for (int64_t tokens : {1, 3, 17}) {
+            const std::vector<float> x = random_activations(tokens, c.cols, seed++);
+            const DenseResult oracle = dense_product(dense, x, tokens);
+            for (const PackedKernel& k : packed_kernels()) {
+                std::vector<float> y(static_cast<size_t>(tokens * c.rows), std::nanf(""));
+                if (tokens == 1)
+                    k.gemv(w, x.data(), y.data());
+                else
+                    k.gemm(w, x.data(), tokens, y.data());
+                const bool q8 = std::string(k.activations) == "q8";
+                for (int64_t t = 0; t < tokens; ++t) {
+                    float x_max = 0.0f;
+                    for (int64_t j = 0; j < c.cols; ++j)
+                        x_max = std::max(x_max, std::fabs(x[static_cast<size_t>(t * c.cols + j)]));
+                    for (int64_t i = 0; i < c.rows; ++i) {
+                        const auto at = static_cast<size_t>(t * c.rows + i);
+                        double tol = 1e-5 * oracle.abs_sum[at] + 1e-30;
+                        if (q8) tol += oracle.w_abs[at] * x_max / 254.0;
+                        ASSERT_NEAR(y[at], oracle.y[at], tol)
+                            << k.name << " " << c.code << " " << c.rows << "x" << c.cols << " tokens "
+                            << tokens << " row " << i;
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST(PackedKernels, ManyRowPanelsMatchReference) {
     const int64_t rows = 1100, cols = 2048;
     const PanelBytesScope small_panels(1 << 20);  // 128 rows per panel
