@@ -286,6 +286,18 @@ nlohmann::json CompressionReport::to_json() const {
             {"layers", layer_list}};
 }
 
+CompressOptions layer_options_for(const DriverOptions& options, const std::string& layer_name) {
+    CompressOptions o = options.layer;
+    if (options.code_by_type.empty()) return o;
+    auto it = options.code_by_type.find(tensor_type(layer_name));
+    if (it == options.code_by_type.end()) it = options.code_by_type.find("*");
+    PBS2P_CHECK(it != options.code_by_type.end(),
+                "compress: the recipe has no code for layer {} and no '*' entry", layer_name);
+    o.code = it->second.code;
+    o.scale_group = it->second.scale_group;
+    return o;
+}
+
 nlohmann::json compress_options_to_json(const DriverOptions& o) {
     const CompressOptions& c = o.layer;
     return {{"method", c.method},
@@ -305,6 +317,7 @@ nlohmann::json compress_options_to_json(const DriverOptions& o) {
             {"arb_iters", c.arb_iters},
             {"stbllm_metric", c.stbllm_metric},
             {"code", c.code},
+            {"recipe", recipe_to_string(o.code_by_type)},
             {"alpha_passes", c.alpha_passes},
             {"hessian_weighted_alpha", c.hessian_weighted_alpha},
             {"fine_metric", c.fine_metric},
@@ -359,7 +372,8 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
     } else {
         report.block_keep.assign(static_cast<size_t>(blocks), options.layer.n_keep);
         // CFS coarse stage: N per block from the FP model's layer importance.
-        if (options.layer.method == "pbs2p" && options.layer.code == "nm" && options.coarse_stage) {
+        if (options.layer.method == "pbs2p" && options.layer.code == "nm" && options.code_by_type.empty() &&
+            options.coarse_stage) {
             const int n = options.layer.n_keep, m = options.layer.m_group;
             const int n_low = options.n_low >= 0 ? options.n_low : std::max(1, n - 1);
             const int n_high = options.n_high >= 0 ? options.n_high : std::min(m - 1, n + 1);
@@ -390,7 +404,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         for (InputGroup& group : groups) {
             HessianFactor factor = factor_hessian(group.hessian, options.layer.percdamp);
             for (Linear* linear : group.linears) {
-                CompressOptions layer_options = options.layer;
+                CompressOptions layer_options = layer_options_for(options, linear->name);
                 layer_options.n_keep = report.block_keep[static_cast<size_t>(l)];
                 CompressedLayer result = compress_layer(linear->weight, group.hessian, factor, layer_options);
                 linear->weight = std::move(result.weight);

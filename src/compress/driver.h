@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "compress/allocation.h"
 #include "compress/binary_layout.h"
 #include "compress/calibration.h"
 #include "compress/layer_compressor.h"
@@ -23,15 +23,18 @@
 namespace pbs2p {
 
 struct DriverOptions {
-    CompressOptions layer;              // the per-layer method and its options
-    bool propagate_fp = false;          // feed FP block outputs (not compressed ones) to the next block
-    bool coarse_stage = true;           // CFS coarse allocation of N per block (pbs2p only)
-    std::string importance = "recip";   // coarse-stage importance from cosine: recip (1/cos) | one_minus (1-cos)
-    int n_low = -1;                     // coarse-stage bounds on N per block; -1 = N-1 / N+1
+    CompressOptions layer;  // the per-layer method and its options
+    // Weight code and scale group by tensor type (compress/allocation.h); empty = `layer` for every layer.
+    std::map<std::string, CodeChoice> code_by_type;
+    bool propagate_fp = false;  // feed FP block outputs (not compressed ones) to the next block
+    bool coarse_stage = true;   // CFS coarse allocation of N per block (pbs2p only)
+    std::string importance =
+        "recip";     // coarse-stage importance from cosine: recip (1/cos) | one_minus (1-cos)
+    int n_low = -1;  // coarse-stage bounds on N per block; -1 = N-1 / N+1
     int n_high = -1;
-    std::string checkpoint_dir;         // where completed blocks are kept for resuming ("" = none)
-    std::string fingerprint;            // identifies model + calibration + options; a checkpoint must match it
-    int stop_after_blocks = -1;         // simulate an interruption after this many blocks (-1 = run to the end)
+    std::string checkpoint_dir;  // where completed blocks are kept for resuming ("" = none)
+    std::string fingerprint;     // identifies model + calibration + options; a checkpoint must match it
+    int stop_after_blocks = -1;  // simulate an interruption after this many blocks (-1 = run to the end)
 };
 
 // Thrown when a run stops early on purpose (stop_after_blocks); the checkpoint is complete up to there.
@@ -49,12 +52,12 @@ struct LayerRecord {
 
 struct CompressionReport {
     std::string method;
-    std::vector<double> block_cosine;      // coarse stage: mean cos(block input, block output) on the FP model
+    std::vector<double> block_cosine;  // coarse stage: mean cos(block input, block output) on the FP model
     std::vector<double> block_importance;  // normalised to mean 1
     std::vector<int> block_keep;           // N per block
     std::vector<LayerRecord> layers;
     int64_t calibration_tokens = 0;
-    double compress_seconds = 0;           // this run only (a resumed run counts its own part)
+    double compress_seconds = 0;  // this run only (a resumed run counts its own part)
     int resumed_blocks = 0;
 
     // Parameter-weighted averages over the compressed layers.
@@ -69,9 +72,13 @@ using DriverProgress = std::function<void(int, int, const LayerRecord&)>;
 
 // Compresses every decoder linear layer of `model` in place. Binary methods also fill `layouts`
 // (keyed by layer name) when it is given.
-CompressionReport compress_model(Model& model, const CalibrationSet& calibration, const DriverOptions& options,
+CompressionReport compress_model(Model& model, const CalibrationSet& calibration,
+                                 const DriverOptions& options,
                                  std::map<std::string, BinaryLayout>* layouts = nullptr,
                                  const DriverProgress& progress = {});
+
+// The options of one layer: `layer` with the code and scale group of its tensor type applied.
+CompressOptions layer_options_for(const DriverOptions& options, const std::string& layer_name);
 
 // Every option that determines the result, for reports and checkpoint fingerprints.
 nlohmann::json compress_options_to_json(const DriverOptions& options);

@@ -66,10 +66,11 @@ int run(CompressCommand& cmd) {
     const auto wall_start = std::chrono::steady_clock::now();
 
     Model model = Model::load(cmd.model_dir);
+    resolve_code_allocation(cmd.compress, model);
     // Every layer must accept the options before any calibration work starts.
     for (const Linear* linear : model.all_linears()) {
         try {
-            validate_options(cmd.compress.driver.layer, linear->in_features);
+            validate_options(layer_options_for(cmd.compress.driver, linear->name), linear->in_features);
         } catch (const Error& e) {
             fail("{}: layer {}: {}", cmd.model_dir, linear->name, e.what());
         }
@@ -77,9 +78,10 @@ int run(CompressCommand& cmd) {
     auto tokenizer = load_tokenizer(cmd.model_dir);
     const std::string calib_text = read_text_file(cmd.compress.calib_path);
     const std::vector<int32_t> stream = tokenizer->encode(calib_text, true);
-    const int64_t seq = window_length_or_default(cmd.compress.calib_seq, model.config().max_position_embeddings);
-    const CalibrationSet calibration =
-        sample_calibration(stream, cmd.compress.calib_windows, seq, cmd.compress.seed, cmd.compress.calib_path);
+    const int64_t seq =
+        window_length_or_default(cmd.compress.calib_seq, model.config().max_position_embeddings);
+    const CalibrationSet calibration = sample_calibration(stream, cmd.compress.calib_windows, seq,
+                                                          cmd.compress.seed, cmd.compress.calib_path);
 
     fs::create_directories(cmd.out_dir);
     DriverOptions& driver = cmd.compress.driver;
@@ -93,23 +95,26 @@ int run(CompressCommand& cmd) {
         fmt::print(stderr, "compressing {} with {} ({} calibration windows of {} tokens)\n", cmd.model_dir,
                    driver.layer.method, calibration.windows, calibration.seq);
     int total_layers = 0;
-    for (int l = 0; l < model.num_blocks(); ++l) total_layers += static_cast<int>(model.block_linears(l).size());
+    for (int l = 0; l < model.num_blocks(); ++l)
+        total_layers += static_cast<int>(model.block_linears(l).size());
     Progress bar("compress", total_layers);
     std::map<std::string, BinaryLayout> layouts;
     CompressionReport report;
     try {
-        report = compress_model(model, calibration, driver, &layouts, [&](int done, int, const LayerRecord& r) {
-            bar.update(done, fmt::format("block {} {} err {:.4f}", r.block, r.name.substr(r.name.rfind('.') + 1),
-                                         r.stats.rel_error));
-        });
+        report =
+            compress_model(model, calibration, driver, &layouts, [&](int done, int, const LayerRecord& r) {
+                bar.update(done, fmt::format("block {} {} err {:.4f}", r.block,
+                                             r.name.substr(r.name.rfind('.') + 1), r.stats.rel_error));
+            });
     } catch (const CompressionInterrupted& e) {
-        fmt::print(stderr, "\npbs2p: {}; rerun the same command to resume from {}\n", e.what(), checkpoint.string());
+        fmt::print(stderr, "\npbs2p: {}; rerun the same command to resume from {}\n", e.what(),
+                   checkpoint.string());
         return 3;
     }
     bar.finish();
 
-    std::map<std::string, std::string> metadata = {{"pbs2p.method", driver.layer.method},
-                                                   {"pbs2p.options", compress_options_to_json(driver).dump()}};
+    std::map<std::string, std::string> metadata = {
+        {"pbs2p.method", driver.layer.method}, {"pbs2p.options", compress_options_to_json(driver).dump()}};
     model.save(cmd.out_dir, cmd.model_dir, dtype, metadata);
     const bool packable = !layouts.empty() && layouts.size() == report.layers.size();
     PackSummary packed;
@@ -150,9 +155,11 @@ int run(CompressCommand& cmd) {
     if (cmd.common.json) {
         fmt::print("{}\n", out.dump());
     } else {
-        fmt::print("method {}  layers {}  nominal bits {:.3f}  storage bits {:.3f}  wall {:.1f} s  peak RSS {:.0f} MiB\n",
-                   report.method, report.layers.size(), report.nominal_bits(), report.storage_bits(), wall,
-                   static_cast<double>(peak_rss_bytes()) / (1 << 20));
+        fmt::print(
+            "method {}  layers {}  nominal bits {:.3f}  storage bits {:.3f}  wall {:.1f} s  peak RSS {:.0f} "
+            "MiB\n",
+            report.method, report.layers.size(), report.nominal_bits(), report.storage_bits(), wall,
+            static_cast<double>(peak_rss_bytes()) / (1 << 20));
         if (!report.block_keep.empty() && driver.layer.method == "pbs2p")
             fmt::print("N per block: {}\n", fmt::join(report.block_keep, " "));
         if (packable)
@@ -168,7 +175,9 @@ CommandRegistrar registrar{
     {"compress", "Compress a model's decoder linear layers (pbs2p or a baseline) with calibration data",
      [](CLI::App& app) {
          auto cmd = std::make_shared<CompressCommand>();
-         app.add_option("model", cmd->model_dir, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+         app.add_option("model", cmd->model_dir, "Hugging Face model directory")
+             ->required()
+             ->check(CLI::ExistingDirectory);
          app.add_option("-o,--output", cmd->out_dir, "Output directory")->required();
          app.add_option("--dtype", cmd->dtype, "dtype of the dequantized weights written: f32 | f16 | bf16")
              ->capture_default_str();

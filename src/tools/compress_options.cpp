@@ -1,6 +1,10 @@
 #include "tools/compress_options.h"
 
+#include <sstream>
+
+#include "compress/allocation.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace pbs2p::tools {
 
@@ -15,9 +19,17 @@ std::string method_list() {
 void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_required) {
     CompressOptions& c = o.driver.layer;
     app.add_option("--method", c.method, "Compression method: " + method_list())->capture_default_str();
-    app.add_option("--nm", o.nm,
-                   "N:M semi-structured pattern, N kept of every M input columns (sparse methods)")
+    app.add_option(
+           "--preset", o.preset,
+           "pbs2p: default = variable-N ternary codes allocated by tensor type under " +
+               fmt::format("{}", kDefaultBitsBudget) +
+               " bits per weight (used unless --nm, --code, --scale-group, --recipe, --bits-budget or "
+               "--backbone is given); paper = the paper's PBS2P (fixed N:M, mu +- alpha)")
         ->capture_default_str();
+    o.code_options.push_back(app.add_option("--nm", o.nm,
+                                            "N:M semi-structured pattern, N kept of every M input columns "
+                                            "(sparse methods; for pbs2p it selects the paper's code)")
+                                 ->capture_default_str());
     app.add_option("--bits", c.bits, "Bits per weight for rtn/gptq (1-8)")->capture_default_str();
     app.add_option("--group-size", c.group_size, "rtn/gptq: columns per quantization grid (0 = one per row)")
         ->capture_default_str();
@@ -52,21 +64,42 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
         ->capture_default_str();
     app.add_option("--fine-metric", c.fine_metric, "pbs2p fine stage score: obs | magnitude | wanda")
         ->capture_default_str();
-    app.add_option("--backbone", c.backbone, "pbs2p binarizer: arb | arb-x | arb-rc | salient")
-        ->capture_default_str();
-    app.add_option("--scale-group", c.scale_group,
-                   "pbs2p: columns per (alpha, mu) pair (0 = block size, -1 = one per row)")
-        ->capture_default_str();
-    app.add_option(
-           "--code", c.code,
-           "pbs2p weight code: nm (fixed N of every M, mu +- alpha) | tern11 | tern13 (variable-N ternary "
-           "patterns per 8 columns, 11 or 13 bits, one fp16 alpha per scale group)")
-        ->capture_default_str();
-    app.add_option("--alpha-passes", c.alpha_passes,
-                   "tern codes: 1 = alpha from the weights, k = up to k-1 least-squares re-fits (1..8)")
-        ->capture_default_str();
+    o.code_options.push_back(
+        app.add_option("--backbone", c.backbone, "pbs2p binarizer: arb | arb-x | arb-rc | salient")
+            ->capture_default_str());
+    o.code_options.push_back(
+        app.add_option("--scale-group", c.scale_group,
+                       "pbs2p: columns per (alpha, mu) pair (0 = block size, -1 = one per row)")
+            ->capture_default_str());
+    o.code_options.push_back(
+        app.add_option("--code", c.code,
+                       "pbs2p weight code: nm (fixed N of every M, mu +- alpha) | tern11 | tern13 "
+                       "(variable-N ternary "
+                       "patterns per 8 columns, 11 or 13 bits, one fp16 alpha per scale group)")
+            ->capture_default_str());
+    o.code_options.push_back(app.add_flag(
+        "--ternary", o.ternary,
+        "pbs2p: values in {-alpha, 0, +alpha} with one fp16 alpha per row per 256 columns (--code tern13 "
+        "--scale-group 256), exactly llama.cpp's TQ1_0/TQ2_0 shape: `pbs2p export --type tq1_0` runs it "
+        "there"));
+    o.alpha_passes_option =
+        app.add_option("--alpha-passes", c.alpha_passes,
+                       "tern codes: 1 = alpha from the weights, k = up to k-1 least-squares re-fits (1..8)")
+            ->capture_default_str();
     app.add_flag("--no-hessian-alpha", o.no_hessian_alpha,
                  "tern codes: fit alpha without the 1/U_jj^2 weights");
+    o.code_options.push_back(app.add_option(
+        "--recipe", o.recipe,
+        "pbs2p: code and scale group per tensor type, e.g. v_proj=tern13@-1,*=tern11@256 (-1 = one "
+        "alpha per row); overrides --code and --scale-group"));
+    o.code_options.push_back(app.add_option(
+        "--bits-budget", o.bits_budget,
+        "pbs2p: choose the recipe so the decoder linear layers store at most this many bits per weight "
+        "(raises tensor types along --ladder in --priority order)"));
+    app.add_option("--ladder", o.ladder, "pbs2p --bits-budget: code choices, cheapest first")
+        ->capture_default_str();
+    app.add_option("--priority", o.priority, "pbs2p --bits-budget: tensor types in the order they are raised")
+        ->capture_default_str();
     app.add_flag("--no-spbo", o.no_spbo, "pbs2p: one-shot prune then binarize instead of SPBO");
     app.add_option("--spbo-steps", c.spbo_steps, "pbs2p: SPBO steps tau (0 = M-N)")->capture_default_str();
     app.add_option("--spbo-schedule", c.spbo_schedule, "pbs2p: SPBO schedule: per_group | global")
@@ -84,7 +117,7 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
         ->capture_default_str();
 }
 
-void finalize_compress_options(CompressCliOptions& o) {
+void finalize_compress_options(CompressCliOptions& o, bool use_preset) {
     CompressOptions& c = o.driver.layer;
     int n = 0, m = 0;
     char colon = 0;
@@ -98,12 +131,53 @@ void finalize_compress_options(CompressCliOptions& o) {
     c.spbo = !o.no_spbo;
     c.cgb = !o.no_cgb;
     c.hessian_weighted_alpha = !o.no_hessian_alpha;
+    if (o.ternary) {
+        PBS2P_CHECK(c.method == "pbs2p", "--ternary applies to --method pbs2p, not {}", c.method);
+        c.code = "tern13";
+        c.scale_group = kTernaryScaleGroup;
+    }
+    PBS2P_CHECK(o.preset == "default" || o.preset == "paper", "--preset '{}': expected default or paper",
+                o.preset);
+    bool code_given = false;
+    for (const CLI::Option* opt : o.code_options) code_given = code_given || opt->count() > 0;
+    if (use_preset && o.preset == "paper") {
+        PBS2P_CHECK(o.recipe.empty() && o.bits_budget <= 0.0 && c.code == "nm",
+                    "--preset paper is the N:M code; it takes no --code, --recipe or --bits-budget");
+    } else if (use_preset && c.method == "pbs2p" && !code_given) {
+        o.bits_budget = kDefaultBitsBudget;
+        if (o.alpha_passes_option && o.alpha_passes_option->count() == 0) c.alpha_passes = 3;
+    }
     o.driver.coarse_stage = !o.no_coarse;
     bool known = false;
     for (const std::string& name : method_names()) known = known || name == c.method;
     PBS2P_CHECK(known, "--method '{}' is not supported; choose one of: {}", c.method, method_list());
     PBS2P_CHECK(o.driver.importance == "recip" || o.driver.importance == "one_minus",
                 "--importance '{}': expected recip or one_minus", o.driver.importance);
+}
+
+void resolve_code_allocation(CompressCliOptions& o, Model& model) {
+    PBS2P_CHECK(o.recipe.empty() || o.bits_budget <= 0.0, "--recipe and --bits-budget exclude each other");
+    if (o.recipe.empty() && o.bits_budget <= 0.0) return;
+    PBS2P_CHECK(o.driver.layer.method == "pbs2p",
+                "--recipe and --bits-budget apply to --method pbs2p, not {}", o.driver.layer.method);
+    std::vector<LayerShape> shapes;
+    for (const Linear* linear : model.all_linears())
+        shapes.push_back({linear->name, linear->out_features, linear->in_features});
+    if (!o.recipe.empty()) {
+        o.driver.code_by_type = parse_recipe(o.recipe);
+    } else {
+        std::vector<std::string> priority;
+        std::string item;
+        std::istringstream in(o.priority);
+        while (std::getline(in, item, ','))
+            if (!item.empty()) priority.push_back(item);
+        o.driver.code_by_type = allocate_codes(shapes, parse_ladder(o.ladder), priority, o.bits_budget);
+    }
+    bool all_tern = true;
+    for (const auto& [type, c] : o.driver.code_by_type) all_tern = all_tern && c.code != "nm";
+    if (all_tern)
+        log_info("recipe {} ({:.4f} bits per weight over the decoder linear layers)",
+                 recipe_to_string(o.driver.code_by_type), recipe_bits(shapes, o.driver.code_by_type));
 }
 
 }  // namespace pbs2p::tools

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 #include "compress/driver.h"
@@ -12,21 +11,42 @@ namespace pbs2p::tools {
 
 struct CompressCliOptions {
     DriverOptions driver;
-    std::string nm = "4:8";        // N:M, N = kept
+    std::string nm = "4:8";  // N:M, N = kept
     std::string calib_path;
     int64_t calib_windows = 128;
-    int64_t calib_seq = 0;         // 0 = min(2048, model context)
+    int64_t calib_seq = 0;  // 0 = min(2048, model context)
     uint64_t seed = 0;
     bool no_coarse = false;
     bool no_compensation = false;
     bool no_spbo = false;
     bool no_cgb = false;
     bool no_hessian_alpha = false;
+    bool ternary = false;      // --ternary: tern13 with one alpha per 256 columns (TQ1_0/TQ2_0 shape)
+    std::string recipe;        // TYPE=CODE@SG,... (compress/allocation.h)
+    double bits_budget = 0.0;  // > 0: choose the recipe under this mean bits per weight
+    std::string ladder = "tern11@256,tern13@-1,tern13@128,tern13@64,tern13@32";
+    std::string priority = "v_proj,down_proj,fc2,o_proj,out_proj,gate_proj,up_proj,fc1,q_proj,k_proj";
+    // default: pbs2p's best setting chosen on valid (docs/FINDINGS.md) unless the code is given explicitly;
+    // paper: the paper's PBS2P (N:M code, mu +- alpha) exactly as reproduced in docs/RESULTS.md.
+    std::string preset = "default";
+    std::vector<CLI::Option*> code_options;
+    CLI::Option* alpha_passes_option =
+        nullptr;  // --nm, --code, --scale-group, --recipe, --bits-budget, --backbone
 };
+
+// The default preset's budget: variable-N ternary codes allocated by tensor type under this many bits per
+// weight of the decoder linear layers (at or under llama.cpp's IQ1_S on the reference model).
+inline constexpr double kDefaultBitsBudget = 1.65;
+// llama.cpp's ternary types hold one fp16 scale per 256 weights of a row.
+inline constexpr int kTernaryScaleGroup = 256;
 
 // Adds the method / calibration / driver options to `app`.
 void add_compress_options(CLI::App& app, CompressCliOptions& options, bool calib_required);
-// Resolves derived fields (N:M parsing, negated flags) and validates; throws pbs2p::Error.
-void finalize_compress_options(CompressCliOptions& options);
+// Resolves derived fields (N:M parsing, negated flags, the preset) and validates; throws pbs2p::Error.
+// `use_preset` = false leaves the library defaults (the paper's PBS2P) in place whatever --preset says.
+void finalize_compress_options(CompressCliOptions& options, bool use_preset = true);
+// --recipe / --bits-budget: fills options.driver.code_by_type for the model's decoder linear layers and logs
+// the chosen recipe with its exact bits per weight.
+void resolve_code_allocation(CompressCliOptions& options, Model& model);
 
 }  // namespace pbs2p::tools
