@@ -10,8 +10,13 @@
 namespace pbs2p {
 namespace {
 
-// llama.cpp token types.
-enum TokenType : int64_t { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+constexpr int64_t type_id(GgufTokenType t) {
+    return static_cast<int64_t>(t);
+}
+constexpr int64_t normal = type_id(GgufTokenType::normal), unknown = type_id(GgufTokenType::unknown),
+                  control = type_id(GgufTokenType::control),
+                  user_defined = type_id(GgufTokenType::user_defined),
+                  unused = type_id(GgufTokenType::unused);
 
 struct PreRow {
     const char* name;
@@ -63,8 +68,8 @@ void read_llama(const GgufMetadata& m, VocabSpec& spec) {
     spec.mapping = TextMapping::metaspace;
     spec.rule = MergeRule::scored_concat;
     const std::vector<double> scores = m.get_reals("tokenizer.ggml.scores");
-    PBS2P_CHECK(scores.size() == spec.tokens.size(), "{}: tokenizer.ggml.scores has {} entries for {} tokens", m.path(),
-                scores.size(), spec.tokens.size());
+    PBS2P_CHECK(scores.size() == spec.tokens.size(), "{}: tokenizer.ggml.scores has {} entries for {} tokens",
+                m.path(), scores.size(), spec.tokens.size());
     spec.scores.assign(scores.begin(), scores.end());
     const bool space_prefix = m.get_bool("tokenizer.ggml.add_space_prefix", true);
     spec.prepend = space_prefix ? PrependScheme::always : PrependScheme::never;
@@ -82,12 +87,14 @@ void read_gpt2(const GgufMetadata& m, VocabSpec& spec) {
     const PreRow* row = nullptr;
     for (const auto& r : pre_names)
         if (pre == r.name) row = &r;
-    PBS2P_CHECK(row, "{}: unsupported tokenizer.ggml.pre '{}' (supported: {})", m.path(), pre, supported_pre_names());
+    PBS2P_CHECK(row, "{}: unsupported tokenizer.ggml.pre '{}' (supported: {})", m.path(), pre,
+                supported_pre_names());
     spec.pre = row->kind;
     spec.ignore_merges = row->ignore_merges;
     for (const std::string& merge : m.get_strings("tokenizer.ggml.merges")) {
         const size_t space = merge.find(' ', 1);
-        PBS2P_CHECK(space != std::string::npos, "{}: malformed tokenizer.ggml.merges entry '{}'", m.path(), merge);
+        PBS2P_CHECK(space != std::string::npos, "{}: malformed tokenizer.ggml.merges entry '{}'", m.path(),
+                    merge);
         spec.merges.emplace_back(merge.substr(0, space), merge.substr(space + 1));
     }
     // llama.cpp adds BOS for BPE vocabularies only when asked to.

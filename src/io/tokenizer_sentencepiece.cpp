@@ -12,7 +12,7 @@ namespace pbs2p {
 namespace {
 
 class SentencePieceTokenizer final : public Tokenizer {
-public:
+  public:
     SentencePieceTokenizer(const std::string& path, bool add_bos) : path_(path) {
         const auto status = processor_.Load(path);
         PBS2P_CHECK(status.ok(), "{}: cannot load SentencePiece model: {}", path, status.ToString());
@@ -21,7 +21,8 @@ public:
         for (int id = 0; id < processor_.GetPieceSize(); ++id) {
             if (processor_.IsControl(id) || processor_.IsUnknown(id)) continue;
             if (processor_.IsByte(id)) {
-                pieces_[id] = std::string(1, static_cast<char>(std::stoi(processor_.IdToPiece(id).substr(3, 2), nullptr, 16)));
+                pieces_[id] = std::string(
+                    1, static_cast<char>(std::stoi(processor_.IdToPiece(id).substr(3, 2), nullptr, 16)));
                 continue;
             }
             const std::string stored = processor_.IdToPiece(id);
@@ -63,9 +64,10 @@ public:
     int32_t eos_id() const override { return processor_.eos_id(); }
     std::string kind() const override { return "sentencepiece"; }
 
-private:
+  private:
     void check_id(int32_t id) const {
-        PBS2P_CHECK(id >= 0 && id < vocab_size(), "{}: token id {} out of range [0, {})", path_, id, vocab_size());
+        PBS2P_CHECK(id >= 0 && id < vocab_size(), "{}: token id {} out of range [0, {})", path_, id,
+                    vocab_size());
     }
     std::string path_;
     sentencepiece::SentencePieceProcessor processor_;
@@ -74,6 +76,27 @@ private:
 };
 
 }  // namespace
+
+SentencePieceVocab read_sentencepiece_vocab(const std::string& model_path) {
+    sentencepiece::SentencePieceProcessor processor;
+    const auto status = processor.Load(model_path);
+    PBS2P_CHECK(status.ok(), "{}: cannot load SentencePiece model: {}", model_path, status.ToString());
+    SentencePieceVocab vocab;
+    for (int id = 0; id < processor.GetPieceSize(); ++id) {
+        vocab.pieces.push_back(processor.IdToPiece(id));
+        vocab.scores.push_back(processor.GetScore(id));
+        vocab.types.push_back(processor.IsUnknown(id)   ? GgufTokenType::unknown
+                              : processor.IsControl(id) ? GgufTokenType::control
+                              : processor.IsUnused(id)  ? GgufTokenType::unused
+                              : processor.IsByte(id)    ? GgufTokenType::byte
+                                                        : GgufTokenType::normal);
+    }
+    vocab.bos_id = processor.bos_id();
+    vocab.eos_id = processor.eos_id();
+    vocab.unk_id = processor.unk_id();
+    vocab.pad_id = processor.pad_id();
+    return vocab;
+}
 
 std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& path, const std::string& config_path) {
     bool add_bos = true;

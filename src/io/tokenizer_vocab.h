@@ -24,7 +24,8 @@ const char* pre_tokenizer_name(PreTokenizer kind);
 // The pattern a tokenizer.json regex string denotes; throws pbs2p::Error naming `source` if unknown.
 PreTokenizer pre_tokenizer_from_regex(const std::string& regex, const std::string& source);
 // Byte ranges [begin, end) of the pre-tokens of `text`, in order, covering all of it.
-void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::pair<uint32_t, uint32_t>>& words);
+void pre_tokenize(PreTokenizer kind, std::string_view text,
+                  std::vector<std::pair<uint32_t, uint32_t>>& words);
 
 enum class TextMapping { byte_level, metaspace };
 enum class MergeRule { ranked_pairs, scored_concat };
@@ -39,11 +40,12 @@ struct AddedToken {
 struct VocabSpec {
     std::string source;  // file, for error messages
     std::string kind;    // reported by Tokenizer::kind()
-    std::vector<std::string> tokens;  // id -> token text as stored (byte-level alphabet or "▁" form); may have holes ("")
-    std::vector<float> scores;        // scored_concat: id -> score
+    std::vector<std::string>
+        tokens;  // id -> token text as stored (byte-level alphabet or "▁" form); may have holes ("")
+    std::vector<float> scores;                                // scored_concat: id -> score
     std::vector<std::pair<std::string, std::string>> merges;  // ranked_pairs: in rank order
-    std::vector<AddedToken> added;     // matched in the raw text before the model runs
-    std::vector<int32_t> control_ids;  // further ids skipped when decoding
+    std::vector<AddedToken> added;                            // matched in the raw text before the model runs
+    std::vector<int32_t> control_ids;                         // further ids skipped when decoding
     TextMapping mapping = TextMapping::byte_level;
     MergeRule rule = MergeRule::ranked_pairs;
     PreTokenizer pre = PreTokenizer::none;
@@ -68,6 +70,26 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
                                              const std::string& config_path);
 std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& path, const std::string& config_path);
+
+// llama.cpp's token types (tokenizer.ggml.token_type in GGUF).
+enum class GgufTokenType : int32_t {
+    normal = 1,
+    unknown = 2,
+    control = 3,
+    user_defined = 4,
+    unused = 5,
+    byte = 6
+};
+
+// A SentencePiece tokenizer.model as the vocabulary tables of a `llama` GGUF tokenizer: pieces as stored
+// ("▁" for spaces, "<0xNN>" byte pieces), scores, token types; special ids -1 when absent.
+struct SentencePieceVocab {
+    std::vector<std::string> pieces;
+    std::vector<float> scores;
+    std::vector<GgufTokenType> types;
+    int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
+};
+SentencePieceVocab read_sentencepiece_vocab(const std::string& model_path);
 
 // GPT-2's reversible map of bytes to printable code points (used by byte-level vocabularies).
 uint32_t byte_to_codepoint(uint8_t byte);
