@@ -25,6 +25,8 @@ struct CompressCliOptions {
 
 // Adds the method / calibration / driver options to `app`.
 void add_compress_options(CLI::App& app, CompressCliOptions& options, bool calib_required);
+// Sets n_keep and m_group from "N:M"; throws pbs2p::Error naming --nm when malformed.
+void parse_nm(const std::string& nm, CompressOptions& options);
 // Resolves derived fields (N:M parsing, negated flags) and validates; throws pbs2p::Error.
 void finalize_compress_options(CompressCliOptions& options);
 
