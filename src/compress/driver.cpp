@@ -299,42 +299,10 @@ CompressOptions layer_options_for(const DriverOptions& options, const std::strin
 }
 
 nlohmann::json compress_options_to_json(const DriverOptions& o) {
-    const CompressOptions& c = o.layer;
-    return {{"method", c.method},
-            {"bits", c.bits},
-            {"group_size", c.group_size},
-            {"symmetric", c.symmetric},
-            {"n_keep", c.n_keep},
-            {"m_group", c.m_group},
-            {"block_size", c.block_size},
-            {"percdamp", c.percdamp},
-            {"compensation", c.compensation},
-            {"exact_block_error", c.exact_block_error},
-            {"salient_metric", c.salient_metric},
-            {"salient_up_lim", c.salient_up_lim},
-            {"arb_variant", c.arb_variant},
-            {"cgb", c.cgb},
-            {"arb_iters", c.arb_iters},
-            {"stbllm_metric", c.stbllm_metric},
-            {"code", c.code},
-            {"recipe", recipe_to_string(o.code_by_type)},
-            {"alpha_passes", c.alpha_passes},
-            {"hessian_weighted_alpha", c.hessian_weighted_alpha},
-            {"fine_metric", c.fine_metric},
-            {"backbone", c.backbone},
-            {"scale_group", c.scale_group},
-            {"spbo", c.spbo},
-            {"spbo_steps", c.spbo_steps},
-            {"spbo_schedule", c.spbo_schedule},
-            {"spbo_inner_iters", c.spbo_inner_iters},
-            {"spbo_obs_update", c.spbo_obs_update},
-            {"spbo_keep_best", c.spbo_keep_best},
-            {"measure_uncompensated", c.measure_uncompensated},
-            {"propagate_fp", o.propagate_fp},
-            {"coarse_stage", o.coarse_stage},
-            {"importance", o.importance},
-            {"n_low", o.n_low},
-            {"n_high", o.n_high}};
+    nlohmann::json out = nlohmann::json::object();
+    for_each_driver_option(o, [&out](const char* name, const auto& field) { out[name] = field; });
+    out["recipe"] = recipe_to_string(o.code_by_type);
+    return out;
 }
 
 // ---- driver ----------------------------------------------------------------------------------------------

@@ -37,6 +37,17 @@ struct DriverOptions {
     int stop_after_blocks = -1;  // simulate an interruption after this many blocks (-1 = run to the end)
 };
 
+// for_each_layer_option's rows followed by the driver's own (Options is DriverOptions, const or not).
+template <typename Options, typename Visit>
+void for_each_driver_option(Options& o, Visit&& visit) {
+    for_each_layer_option(o.layer, visit);
+    visit("propagate_fp", o.propagate_fp);
+    visit("coarse_stage", o.coarse_stage);
+    visit("importance", o.importance);
+    visit("n_low", o.n_low);
+    visit("n_high", o.n_high);
+}
+
 // Thrown when a run stops early on purpose (stop_after_blocks); the checkpoint is complete up to there.
 struct CompressionInterrupted : Error {
     using Error::Error;
@@ -80,7 +91,8 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
 // The options of one layer: `layer` with the code and scale group of its tensor type applied.
 CompressOptions layer_options_for(const DriverOptions& options, const std::string& layer_name);
 
-// Every option that determines the result, for reports and checkpoint fingerprints.
+// Every option that determines the result (for_each_driver_option and the recipe), for reports and
+// checkpoint fingerprints.
 nlohmann::json compress_options_to_json(const DriverOptions& options);
 
 // Mean cosine similarity between each block's input and output hidden states, on the model as it is.

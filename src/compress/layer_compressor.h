@@ -72,6 +72,42 @@ struct CompressOptions {
     bool measure_uncompensated = false;  // also run with compensation off and report its error
 };
 
+// The options that determine the result, one row each, under the name used in reports, checkpoint
+// fingerprints and the Python API: calls visit(name, field) for every row. Options is CompressOptions,
+// const or not. A new option gets its row here.
+template <typename Options, typename Visit>
+void for_each_layer_option(Options& o, Visit&& visit) {
+    visit("method", o.method);
+    visit("bits", o.bits);
+    visit("group_size", o.group_size);
+    visit("symmetric", o.symmetric);
+    visit("n_keep", o.n_keep);
+    visit("m_group", o.m_group);
+    visit("block_size", o.block_size);
+    visit("percdamp", o.percdamp);
+    visit("compensation", o.compensation);
+    visit("exact_block_error", o.exact_block_error);
+    visit("salient_metric", o.salient_metric);
+    visit("salient_up_lim", o.salient_up_lim);
+    visit("arb_variant", o.arb_variant);
+    visit("cgb", o.cgb);
+    visit("arb_iters", o.arb_iters);
+    visit("stbllm_metric", o.stbllm_metric);
+    visit("code", o.code);
+    visit("alpha_passes", o.alpha_passes);
+    visit("hessian_weighted_alpha", o.hessian_weighted_alpha);
+    visit("fine_metric", o.fine_metric);
+    visit("backbone", o.backbone);
+    visit("scale_group", o.scale_group);
+    visit("spbo", o.spbo);
+    visit("spbo_steps", o.spbo_steps);
+    visit("spbo_schedule", o.spbo_schedule);
+    visit("spbo_inner_iters", o.spbo_inner_iters);
+    visit("spbo_obs_update", o.spbo_obs_update);
+    visit("spbo_keep_best", o.spbo_keep_best);
+    visit("measure_uncompensated", o.measure_uncompensated);
+}
+
 struct LayerStats {
     std::string method;
     int64_t rows = 0, cols = 0;

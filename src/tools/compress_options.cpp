@@ -117,20 +117,26 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
         ->capture_default_str();
 }
 
-void finalize_compress_options(CompressCliOptions& o, bool use_preset) {
-    CompressOptions& c = o.driver.layer;
+void parse_nm(const std::string& nm, CompressOptions& options) {
     int n = 0, m = 0;
     char colon = 0;
-    std::istringstream in(o.nm);
+    std::istringstream in(nm);
     PBS2P_CHECK((in >> n >> colon >> m) && colon == ':' && in.eof(),
-                "--nm '{}': expected N:M with N kept of every M, e.g. 4:8", o.nm);
-    PBS2P_CHECK(m >= 2 && n >= 1 && n < m, "--nm {}: need 1 <= N < M", o.nm);
-    c.n_keep = n;
-    c.m_group = m;
-    c.compensation = !o.no_compensation;
-    c.spbo = !o.no_spbo;
-    c.cgb = !o.no_cgb;
-    c.hessian_weighted_alpha = !o.no_hessian_alpha;
+                "--nm '{}': expected N:M with N kept of every M, e.g. 4:8", nm);
+    PBS2P_CHECK(m >= 2 && n >= 1 && n < m, "--nm {}: need 1 <= N < M", nm);
+    options.n_keep = n;
+    options.m_group = m;
+}
+
+void finalize_compress_options(CompressCliOptions& o, bool use_preset) {
+    CompressOptions& c = o.driver.layer;
+    parse_nm(o.nm, c);
+    // The --no-* flags only turn parts off, so options set by other means (the Python module) stay.
+    if (o.no_compensation) c.compensation = false;
+    if (o.no_spbo) c.spbo = false;
+    if (o.no_cgb) c.cgb = false;
+    if (o.no_coarse) o.driver.coarse_stage = false;
+    if (o.no_hessian_alpha) c.hessian_weighted_alpha = false;
     if (o.ternary) {
         PBS2P_CHECK(c.method == "pbs2p", "--ternary applies to --method pbs2p, not {}", c.method);
         c.code = "tern13";
@@ -147,7 +153,6 @@ void finalize_compress_options(CompressCliOptions& o, bool use_preset) {
         o.bits_budget = kDefaultBitsBudget;
         if (o.alpha_passes_option && o.alpha_passes_option->count() == 0) c.alpha_passes = 3;
     }
-    o.driver.coarse_stage = !o.no_coarse;
     bool known = false;
     for (const std::string& name : method_names()) known = known || name == c.method;
     PBS2P_CHECK(known, "--method '{}' is not supported; choose one of: {}", c.method, method_list());

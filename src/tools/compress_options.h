@@ -29,9 +29,10 @@ struct CompressCliOptions {
     // default: pbs2p's best setting chosen on valid (docs/FINDINGS.md) unless the code is given explicitly;
     // paper: the paper's PBS2P (N:M code, mu +- alpha) exactly as reproduced in docs/RESULTS.md.
     std::string preset = "default";
+    // --nm, --code, --scale-group, --recipe, --bits-budget, --backbone, --ternary: any of them given = the
+    // code is chosen explicitly and the default preset's budget does not apply.
     std::vector<CLI::Option*> code_options;
-    CLI::Option* alpha_passes_option =
-        nullptr;  // --nm, --code, --scale-group, --recipe, --bits-budget, --backbone
+    CLI::Option* alpha_passes_option = nullptr;
 };
 
 // The default preset's budget: variable-N ternary codes allocated by tensor type under this many bits per
@@ -42,6 +43,8 @@ inline constexpr int kTernaryScaleGroup = 256;
 
 // Adds the method / calibration / driver options to `app`.
 void add_compress_options(CLI::App& app, CompressCliOptions& options, bool calib_required);
+// Sets n_keep and m_group from "N:M"; throws pbs2p::Error naming --nm when malformed.
+void parse_nm(const std::string& nm, CompressOptions& options);
 // Resolves derived fields (N:M parsing, negated flags, the preset) and validates; throws pbs2p::Error.
 // `use_preset` = false leaves the library defaults (the paper's PBS2P) in place whatever --preset says.
 void finalize_compress_options(CompressCliOptions& options, bool use_preset = true);

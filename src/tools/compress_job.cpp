@@ -1,0 +1,147 @@
+#include "tools/compress_job.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "compress/calibration.h"
+#include "compress/driver.h"
+#include "core/error.h"
+#include "core/memory.h"
+#include "core/progress.h"
+#include "eval/text.h"
+#include "io/tokenizer.h"
+#include "model/model.h"
+#include "packed/packed_file.h"
+#include "packed/packed_model_dir.h"
+
+namespace pbs2p::tools {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+DType parse_dtype(const std::string& name) {
+    if (name == "f32") return DType::f32;
+    if (name == "f16") return DType::f16;
+    if (name == "bf16") return DType::bf16;
+    fail("--dtype '{}': expected f32, f16 or bf16", name);
+}
+
+// FNV-1a over everything that determines the result, so a checkpoint is reused only by the same job.
+std::string run_fingerprint(const CompressJob& job, const CalibrationSet& calibration) {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](const void* data, size_t n) {
+        const auto* p = static_cast<const uint8_t*>(data);
+        for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    };
+    nlohmann::json options = compress_options_to_json(job.compress.driver);
+    std::string text = options.dump() + "|" + fs::absolute(job.model_dir).string() + "|" + job.dtype;
+    for (const auto& entry : fs::directory_iterator(job.model_dir)) {
+        if (entry.path().extension() == ".safetensors")
+            text += fmt::format("|{}:{}", entry.path().filename().string(), entry.file_size());
+    }
+    mix(text.data(), text.size());
+    mix(calibration.tokens.data(), calibration.tokens.size() * sizeof(int32_t));
+    return fmt::format("{:016x}", h);
+}
+
+}  // namespace
+
+std::string checkpoint_directory(const CompressJob& job) {
+    return (fs::path(job.out_dir) / ".checkpoint").string();
+}
+
+nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobProgress& progress) {
+    CompressJob job = requested;  // the recipe of --recipe / --bits-budget is resolved on the model below
+    const DType dtype = parse_dtype(job.dtype);
+    const auto wall_start = std::chrono::steady_clock::now();
+
+    Model model = Model::load(job.model_dir);
+    resolve_code_allocation(job.compress, model);
+    // Every layer must accept the options before any calibration work starts.
+    for (const Linear* linear : model.all_linears()) {
+        try {
+            validate_options(layer_options_for(job.compress.driver, linear->name), linear->in_features);
+        } catch (const Error& e) {
+            fail("{}: layer {}: {}", job.model_dir, linear->name, e.what());
+        }
+    }
+    auto tokenizer = load_tokenizer(job.model_dir);
+    const std::string calib_text = read_text_file(job.compress.calib_path);
+    const std::vector<int32_t> stream = tokenizer->encode(calib_text, true);
+    const int64_t seq =
+        window_length_or_default(job.compress.calib_seq, model.config().max_position_embeddings);
+    const CalibrationSet calibration = sample_calibration(stream, job.compress.calib_windows, seq,
+                                                          job.compress.seed, job.compress.calib_path);
+
+    fs::create_directories(job.out_dir);
+    DriverOptions driver = job.compress.driver;
+    driver.fingerprint = run_fingerprint(job, calibration);
+    const fs::path checkpoint = checkpoint_directory(job);
+    if (job.no_resume) fs::remove_all(checkpoint);
+    fs::create_directories(checkpoint);
+    driver.checkpoint_dir = checkpoint.string();
+
+    if (job.show_progress)
+        fmt::print(stderr, "compressing {} with {} ({} calibration windows of {} tokens)\n", job.model_dir,
+                   driver.layer.method, calibration.windows, calibration.seq);
+    int total_layers = 0;
+    for (int l = 0; l < model.num_blocks(); ++l)
+        total_layers += static_cast<int>(model.block_linears(l).size());
+    Progress bar("compress", total_layers, job.show_progress);
+    std::map<std::string, BinaryLayout> layouts;
+    const CompressionReport report =
+        compress_model(model, calibration, driver, &layouts, [&](int done, int total, const LayerRecord& r) {
+            const std::string status = fmt::format("block {} {} err {:.4f}", r.block,
+                                                   r.name.substr(r.name.rfind('.') + 1), r.stats.rel_error);
+            bar.update(done, status);
+            if (progress) progress(done, total, status);
+        });
+    bar.finish();
+
+    std::map<std::string, std::string> metadata = {
+        {"pbs2p.method", driver.layer.method}, {"pbs2p.options", compress_options_to_json(driver).dump()}};
+    model.save(job.out_dir, job.model_dir, dtype, metadata);
+    const bool packable = !layouts.empty() && layouts.size() == report.layers.size();
+    PackSummary packed;
+    if (packable) {
+        // The packed file is built from the structured layouts; the interchange file is not kept.
+        const fs::path layouts_path = fs::path(job.out_dir) / kLayoutsFileName;
+        write_layouts(layouts_path.string(), layouts);
+        const fs::path staging = fs::path(job.out_dir) / ".pack";
+        fs::remove_all(staging);
+        packed = pack_model_dir(job.out_dir, staging.string());
+        fs::rename(staging / kPackedModelFileName, fs::path(job.out_dir) / kPackedModelFileName);
+        fs::remove_all(staging);
+        fs::remove(layouts_path);
+    }
+
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    nlohmann::json out = report.to_json();
+    out["model"] = job.model_dir;
+    out["options"] = compress_options_to_json(driver);
+    out["calibration"] = {{"file", job.compress.calib_path},
+                          {"windows", calibration.windows},
+                          {"seq", calibration.seq},
+                          {"seed", job.compress.seed}};
+    out["wall_seconds"] = wall;
+    out["peak_rss_bytes"] = peak_rss_bytes();
+    out["packed"] = packable;
+    if (packable) {
+        out["packed_file"] = kPackedModelFileName;
+        out["packed_file_bytes"] = packed.file_bytes;
+        out["packed_bits_per_weight"] = packed.bits_per_weight();
+    }
+    {
+        std::ofstream file(fs::path(job.out_dir) / "report.json");
+        file << out.dump(1) << "\n";
+    }
+    fs::remove_all(checkpoint);
+    return out;
+}
+
+}  // namespace pbs2p::tools

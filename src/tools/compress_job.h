@@ -1,0 +1,35 @@
+// What `pbs2p compress` runs, shared by the CLI and the Python module: calibration windows from the
+// text, the calibration driver with its checkpoint in OUT/.checkpoint (a rerun resumes), the dequantized
+// model, the packed file for binary N:M methods and report.json.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tools/compress_options.h"
+
+namespace pbs2p::tools {
+
+struct CompressJob {
+    CompressCliOptions compress;  // already finalized (finalize_compress_options)
+    std::string model_dir;
+    std::string out_dir;
+    std::string dtype = "f32";  // of the dequantized weights written: f32 | f16 | bf16
+    bool no_resume = false;     // ignore a checkpoint left by an interrupted run
+    bool show_progress = true;  // a start line and a progress bar on stderr
+};
+
+// Called after each compressed layer: (layers done, layers total, short status of the layer just done).
+using CompressJobProgress = std::function<void(int64_t done, int64_t total, const std::string& status)>;
+
+// Runs the job and returns what it wrote to OUT/report.json. Throws CompressionInterrupted when the
+// run stops on purpose (stop_after_blocks; the checkpoint is kept) and pbs2p::Error on bad input; an
+// exception thrown by `progress` stops the run the same way, between two layers.
+nlohmann::json run_compress_job(const CompressJob& job, const CompressJobProgress& progress = {});
+
+// Directory of the job's checkpoint.
+std::string checkpoint_directory(const CompressJob& job);
+
+}  // namespace pbs2p::tools
