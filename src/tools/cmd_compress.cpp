@@ -19,6 +19,7 @@
 #include "packed/packed_model_dir.h"
 #include "tools/command.h"
 #include "tools/compress_options.h"
+#include "tools/table_options.h"
 
 namespace pbs2p::tools {
 namespace {
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 struct CompressCommand {
     CommonOptions common;
     CompressCliOptions compress;
+    TableTypeOptions tables;
     std::string model_dir;
     std::string out_dir;
     std::string dtype = "f32";
@@ -63,6 +65,7 @@ int run(CompressCommand& cmd) {
     apply_common_options(cmd.common);
     finalize_compress_options(cmd.compress);
     const DType dtype = parse_dtype(cmd.dtype);
+    const TableTypes table_types = cmd.tables.types();
     const auto wall_start = std::chrono::steady_clock::now();
 
     Model model = Model::load(cmd.model_dir);
@@ -119,7 +122,7 @@ int run(CompressCommand& cmd) {
         write_layouts(layouts_path.string(), layouts);
         const fs::path staging = fs::path(cmd.out_dir) / ".pack";
         fs::remove_all(staging);
-        packed = pack_model_dir(cmd.out_dir, staging.string());
+        packed = pack_model_dir(cmd.out_dir, staging.string(), table_types);
         fs::rename(staging / kPackedModelFileName, fs::path(cmd.out_dir) / kPackedModelFileName);
         fs::remove_all(staging);
         fs::remove(layouts_path);
@@ -140,6 +143,8 @@ int run(CompressCommand& cmd) {
         out["packed_file"] = kPackedModelFileName;
         out["packed_file_bytes"] = packed.file_bytes;
         out["packed_bits_per_weight"] = packed.bits_per_weight();
+        out["packed_bits_per_parameter"] = packed.bits_per_parameter();
+        out["packed_summary"] = pack_summary_json(packed);
     }
     {
         std::ofstream file(fs::path(cmd.out_dir) / "report.json");
@@ -156,9 +161,8 @@ int run(CompressCommand& cmd) {
         if (!report.block_keep.empty() && driver.layer.method == "pbs2p")
             fmt::print("N per block: {}\n", fmt::join(report.block_keep, " "));
         if (packable)
-            fmt::print("packed: {} ({:.2f} MiB, {:.3f} bits per compressed weight, everything counted)\n",
-                       (fs::path(cmd.out_dir) / kPackedModelFileName).string(),
-                       static_cast<double>(packed.file_bytes) / (1 << 20), packed.bits_per_weight());
+            fmt::print("packed: {}: {}\n", (fs::path(cmd.out_dir) / kPackedModelFileName).string(),
+                       pack_summary_line(packed));
         fmt::print("wrote {}\n", cmd.out_dir);
     }
     return 0;
@@ -177,6 +181,7 @@ CommandRegistrar registrar{
                         "Stop after this many blocks as if interrupted (exit code 3; for testing resume)")
              ->group("Testing");
          add_compress_options(app, cmd->compress, true);
+         add_table_type_options(app, cmd->tables);
          add_common_options(app, cmd->common);
          return std::function<int()>([cmd] { return run(*cmd); });
      }}};

@@ -55,7 +55,8 @@ protected:
 
 TEST_F(PackedModelTest, PackedModelMatchesDequantizedWeights) {
     ASSERT_EQ(layouts_.size(), 14u);  // 2 blocks x (q, k, v, o, gate, up, down)
-    const PackSummary s = pack_model_dir((root_ / "compressed").string(), (root_ / "packed").string());
+    const PackSummary s = pack_model_dir((root_ / "compressed").string(), (root_ / "packed").string(),
+                                         {TableType::f32, TableType::f32});
     EXPECT_EQ(s.layers, 14);
     EXPECT_GT(s.other_tensors, 0);
     const std::vector<int32_t> tokens = {1, 5, 17, 33, 2, 90, 7};
@@ -75,6 +76,42 @@ TEST_F(PackedModelTest, PackedModelMatchesDequantizedWeights) {
         }
         const float tol = std::string(k.activations) == "q8" ? 0.05f : 1e-4f;
         EXPECT_LE(max_diff, tol * std::max(1.0f, max_logit)) << k.name;
+    }
+}
+
+// Embedding and head stored as f16 / q8 / q4 run in that type; unpacking decodes them to fp32, and the
+// dense model built from the unpacked directory gives the same logits.
+TEST_F(PackedModelTest, TablesRunInTheirStoredType) {
+    const std::vector<int32_t> tokens = {1, 5, 17, 33, 2, 90, 7, 64, 3};  // 9 tokens: the fp32 panel path
+    const PackSummary f32 = pack_model_dir((root_ / "compressed").string(), (root_ / "packed32").string(),
+                                           {TableType::f32, TableType::f32});
+    for (TableType type : {TableType::f16, TableType::q8, TableType::q4}) {
+        const std::string packed = (root_ / "packed").string(), unpacked = (root_ / "unpacked").string();
+        const PackSummary s = pack_model_dir((root_ / "compressed").string(), packed, {type, type});
+        ASSERT_EQ(s.tables.size(), 2u);
+        for (const TableSummary& t : s.tables) {
+            EXPECT_EQ(t.type, type) << t.name;
+            EXPECT_EQ(t.bytes, 96 * table_format(type).row_bytes(32)) << t.name;
+        }
+        EXPECT_EQ(s.packed_bytes, f32.packed_bytes);
+        EXPECT_EQ(s.parameters(), f32.parameters());
+        EXPECT_LT(s.bits_per_parameter(), f32.bits_per_parameter());
+        EXPECT_EQ(PackedFile::open(packed + "/" + kPackedModelFileName).format_version(), 2);
+        const Model model = load_packed_model(packed, default_packed_kernel().name);
+        ASSERT_TRUE(model.parts().token_embedding.table);
+        ASSERT_TRUE(model.parts().lm_head.table);
+        EXPECT_NE(model.parts().lm_head.table->format_name().find(table_type_name(type)), std::string::npos);
+        unpack_model_dir(packed, unpacked, true);
+        const Model dense = Model::load(unpacked);
+        const Matrix expected = dense.forward(tokens), logits = model.forward(tokens);
+        float max_logit = 0, max_diff = 0;
+        for (int64_t i = 0; i < logits.size(); ++i) {
+            max_logit = std::max(max_logit, std::fabs(expected.data[i]));
+            max_diff = std::max(max_diff, std::fabs(logits.data[i] - expected.data[i]));
+        }
+        EXPECT_LE(max_diff, 1e-4f * std::max(1.0f, max_logit)) << table_type_name(type);
+        fs::remove_all(packed);
+        fs::remove_all(unpacked);
     }
 }
 
