@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "packed/packed_file.h"
@@ -129,6 +131,23 @@ TEST_F(PackedModelTest, PackAndUnpackCommands) {
         EXPECT_EQ(back.at(name).alpha, l.alpha);
     }
     EXPECT_TRUE(fs::exists(fs::path(out) / "config.json"));
+    // Table types from the command line; --json reports the whole-file accounting.
+    const std::string json_path = (root_ / "pack.json").string();
+    ASSERT_EQ(std::system((bin + " pack " + in + " -o " + packed +
+                           " --embedding-type q4 --head-type f16 --json > " + json_path)
+                              .c_str()),
+              0);
+    const PackSummary s = summarize_packed_file(packed);
+    ASSERT_EQ(s.tables.size(), 2u);
+    for (const TableSummary& t : s.tables)
+        EXPECT_EQ(t.type, is_lm_head_tensor(t.name) ? TableType::f16 : TableType::q4) << t.name;
+    std::ifstream json_file(json_path);
+    const nlohmann::json j = nlohmann::json::parse(json_file);
+    EXPECT_DOUBLE_EQ(j.at("bits_per_parameter").get<double>(), s.bits_per_parameter());
+    EXPECT_EQ(j.at("file_bytes").get<int64_t>(), s.file_bytes);
+    EXPECT_EQ(j.at("tables").size(), 2u);
+    EXPECT_NE(std::system((bin + " pack " + in + " -o " + packed + " --head-type q5 2> /dev/null").c_str()),
+              0);
     // A directory without layouts fails with a one-line error and a non-zero status.
     EXPECT_NE(std::system((bin + " pack " + out + "/missing -o " + packed + " 2> /dev/null").c_str()), 0);
 }
