@@ -8,6 +8,7 @@
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
 
 #include "core/error.h"
@@ -18,6 +19,7 @@
 #include "packed/bf16_linear.h"
 #include "packed/packed_model.h"
 #include "packed/random_layout.h"
+#include "packed/weight_table_kernel.h"
 
 namespace pbs2p {
 
@@ -58,16 +60,17 @@ Clock time_prefill(const Model& model, const std::vector<int32_t>& prompt) {
     return t1 - t0;
 }
 
-// Tokens one at a time from an empty cache.
-Clock time_decode(const Model& model, const std::vector<int32_t>& tokens) {
-    KvCache cache = model.new_cache(static_cast<int64_t>(tokens.size()));
+// Tokens one at a time from an empty cache (the session is built before the clock starts); with a
+// profile, the run is recorded by stage.
+Clock time_decode(const Model& model, const std::vector<int32_t>& tokens, StageProfile* profile = nullptr) {
+    DecodeSession session(model, static_cast<int64_t>(tokens.size()));
     float last = 0.0f;
+    std::optional<ProfileSession> recording;
+    if (profile) recording.emplace(*profile);
     const Clock t0 = Clock::now();
-    for (int32_t id : tokens) {
-        const Matrix hidden = model.forward_hidden({id}, cache_of(model, cache));
-        last = model.final_logits(hidden, 0, 1).data[0];
-    }
+    for (int32_t id : tokens) last = session.step(id)[0];
     const Clock t1 = Clock::now();
+    recording.reset();
     PBS2P_CHECK(std::isfinite(last), "bench: decoding produced a non-finite logit");
     return t1 - t0;
 }
@@ -124,6 +127,12 @@ BenchResult bench_model(const Model& model, const BenchOptions& o) {
     if (o.gen_tokens > 0) {
         const std::vector<int32_t> tokens = synthetic_tokens(o.gen_tokens, vocab, o.seed + 1);
         r.decode = repeat(o, o.gen_tokens, [&] { return time_decode(model, tokens); });
+        if (o.profile) {
+            const Clock c = time_decode(model, tokens, &r.profile);
+            r.profile_wall_seconds = c.wall;
+            r.profile_cpu_seconds = c.cpu;
+            r.profile_tokens = o.gen_tokens;
+        }
     }
     return r;
 }
@@ -190,6 +199,17 @@ Matrix random_matrix(int64_t rows, int64_t cols, float scale, uint64_t seed) {
     return m;
 }
 
+// A random table in `type`: an fp32 matrix, or encoded into a table kernel.
+Embedding random_table(const std::string& name, int64_t rows, int64_t cols, float scale, uint64_t seed,
+                       TableType type) {
+    Embedding e{name, random_matrix(rows, cols, scale, seed), nullptr};
+    if (type != TableType::f32) {
+        e.table = std::make_shared<WeightTableKernel>(encode_table(e.weight.ptr(), rows, cols, type, name));
+        e.weight = Matrix();
+    }
+    return e;
+}
+
 Linear synthetic_linear(const std::string& name, int64_t out, int64_t in, const SyntheticModelSpec& spec,
                         const PackedKernel* packed, uint64_t seed) {
     Linear l;
@@ -254,8 +274,10 @@ Model make_synthetic_model(const SyntheticModelSpec& spec) {
     }
     const int64_t H = c.hidden_size, F = c.intermediate_size;
     Model::Parts parts;
-    parts.token_embedding = {"model.embed_tokens.weight", random_matrix(c.vocab_size, H, 1.0f, spec.seed)};
-    parts.lm_head = {"lm_head.weight", random_matrix(c.vocab_size, H, std::sqrt(3.0f / H), spec.seed + 1)};
+    parts.token_embedding =
+        random_table("model.embed_tokens.weight", c.vocab_size, H, 1.0f, spec.seed, spec.embedding_type);
+    parts.lm_head =
+        random_table("lm_head.weight", c.vocab_size, H, std::sqrt(3.0f / H), spec.seed + 1, spec.head_type);
     parts.final_norm = unit_norm("model.norm", c);
     uint64_t seed = spec.seed * 1000 + 17;
     for (int64_t b = 0; b < blocks; ++b) {
@@ -363,6 +385,32 @@ std::string bench_markdown(const std::vector<BenchResult>& results) {
     return out;
 }
 
+std::string profile_markdown(const std::vector<BenchResult>& results) {
+    std::string out;
+    const auto table = [&](const char* title, StageProfile::PerStage StageProfile::*stages,
+                           double BenchResult::*measured) {
+        out += fmt::format(
+            "{} per token by stage (ms; one profiled run of tg tokens after the timed runs):\n\n", title);
+        out += "| weights | blocks |";
+        std::string rule = "|---|---:|";
+        for (const char* name : kStageNames) out += fmt::format(" {} |", name), rule += "---:|";
+        out += " stages sum | measured |\n" + rule + "---:|---:|\n";
+        for (const BenchResult& r : results) {
+            if (r.profile_tokens <= 0) continue;
+            const double per = 1e3 / static_cast<double>(r.profile_tokens);
+            out += fmt::format("| {} | {} |", r.weights, r.blocks);
+            for (double s : r.profile.*stages) out += fmt::format(" {:.3f} |", s * per);
+            out += fmt::format(" {:.3f} | {:.3f} |\n", StageProfile::sum(r.profile.*stages) * per,
+                               r.*measured * per);
+        }
+    };
+    table("Decode wall time", &StageProfile::seconds, &BenchResult::profile_wall_seconds);
+    out += "\n";
+    table("Decode CPU time of the calling thread (measured: process CPU time)", &StageProfile::cpu_seconds,
+          &BenchResult::profile_cpu_seconds);
+    return out;
+}
+
 std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks,
                                 bool cpu_time) {
     std::string out = fmt::format(
@@ -394,6 +442,21 @@ std::string bench_json(const std::vector<BenchResult>& results, const std::vecto
             {"threads", r.threads}, {"weight_bytes", r.weight_bytes}, {"rss_bytes", r.rss_bytes}};
         if (r.prefill.measured()) e["prefill"] = stat_json(r.prefill, r.prompt_tokens);
         if (r.decode.measured()) e["decode"] = stat_json(r.decode, r.gen_tokens);
+        if (r.profile_tokens > 0) {
+            const double per = 1e3 / static_cast<double>(r.profile_tokens);
+            nlohmann::json wall, cpu;
+            for (size_t s = 0; s < kStageNames.size(); ++s) {
+                wall[kStageNames[s]] = per * r.profile.seconds[s];
+                cpu[kStageNames[s]] = per * r.profile.cpu_seconds[s];
+            }
+            e["decode_profile_ms_per_token"] = {{"tokens", r.profile_tokens},
+                                                {"wall", wall},
+                                                {"wall_sum", per * r.profile.total()},
+                                                {"wall_measured", per * r.profile_wall_seconds},
+                                                {"thread_cpu", cpu},
+                                                {"thread_cpu_sum", per * r.profile.cpu_total()},
+                                                {"process_cpu_measured", per * r.profile_cpu_seconds}};
+        }
         j["results"].push_back(e);
     }
     if (!comparison.empty()) {

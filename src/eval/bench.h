@@ -3,6 +3,9 @@
 // reported as tokens/s mean and standard deviation over the repetitions. Logits are computed for the last
 // position only, as during generation.
 //
+// Decoding runs through DecodeSession (buffers allocated once). With `profile`, one more decode run is
+// recorded by stage (core/stage_profile.h) after the timed ones, so the timing runs carry no clock reads.
+//
 // Synthetic models: LLaMA-shaped models with random weights built in memory, in fp32, bf16 or packed N:8
 // form, so that formats can be compared at a real model's shape without a checkpoint. Models with fewer
 // blocks than the real one are extrapolated from a per-block time (see extrapolate_blocks).
@@ -12,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "core/stage_profile.h"
 #include "model/model.h"
+#include "packed/weight_table.h"
 
 namespace pbs2p {
 
@@ -22,6 +27,7 @@ struct BenchOptions {
     int repetitions = 5;
     int warmup = 1;
     uint64_t seed = 1;  // synthetic token ids
+    bool profile = false;  // one more decode run, timed by stage
 };
 
 // Tokens/s of each repetition (wall clock) and their mean and sample standard deviation; seconds = mean
@@ -45,6 +51,12 @@ struct BenchResult {
     int64_t rss_bytes = 0;     // resident set size of the process with this model loaded
     int64_t prompt_tokens = 0, gen_tokens = 0;
     BenchStat prefill, decode;
+    // Profiled decode run (BenchOptions::profile): seconds per stage over profile_tokens tokens, and the
+    // run's wall time measured around it (the stages sum to it up to the clock reads; "other" is the
+    // time outside every named stage).
+    StageProfile profile;
+    int64_t profile_tokens = 0;
+    double profile_wall_seconds = 0.0, profile_cpu_seconds = 0.0;  // cpu: process CPU time of the run
 };
 
 BenchResult bench_model(const Model& model, const BenchOptions& options);
@@ -64,10 +76,12 @@ struct SyntheticModelSpec {
     int n_keep = 4;      // packed: N of N:8, one (alpha, mu) pair per row
     std::string kernel;  // packed kernel name, "" = fastest
     uint64_t seed = 1;
+    TableType embedding_type = TableType::f32;  // token embedding and LM head, in every form
+    TableType head_type = TableType::f32;
 };
 
-// Random weights (uniform, scaled by 1/sqrt(fan-in)); norms are 1. Embedding and LM head are fp32 in every
-// form (as in packed models). Packed layers are random valid codes.
+// Random weights (uniform, scaled by 1/sqrt(fan-in)); norms are 1. Embedding and LM head are held in
+// embedding_type / head_type in every form (f32 by default). Packed layers are random valid codes.
 Model make_synthetic_model(const SyntheticModelSpec& spec);
 std::string synthetic_weights_name(const SyntheticModelSpec& spec);
 
@@ -101,6 +115,9 @@ std::vector<FormComparison> compare_forms(const std::vector<BenchResult>& forms,
 
 // llama-bench-like table: one row per result and test (pp<P>, tg<N>).
 std::string bench_markdown(const std::vector<BenchResult>& results);
+// Per-token milliseconds by stage of every profiled result, their sum and the measured total: wall clock,
+// then CPU time of the calling thread against process CPU time (equal with one thread).
+std::string profile_markdown(const std::vector<BenchResult>& results);
 std::string comparison_markdown(const std::vector<FormComparison>& rows, int64_t target_blocks,
                                 bool cpu_time = false);
 // {"results": [...], "comparison": {"target_blocks": B, "forms": [...]}} (comparison omitted when empty).

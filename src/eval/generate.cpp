@@ -48,14 +48,13 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
     PBS2P_CHECK(static_cast<int64_t>(prompt.size()) <= capacity, "generate: prompt of {} tokens exceeds the context {}",
                 prompt.size(), capacity);
     Rng rng(options.sampling.seed);
-    KvCache cache = model.new_cache(capacity);
+    DecodeSession session(model, capacity);  // decoding steps allocate nothing in the model
     GenerateResult result;
     result.prompt_tokens = static_cast<int64_t>(prompt.size());
     auto t0 = clock::now();
-    Matrix logits = model.forward(prompt, cache);
+    const float* last = session.prefill(prompt);
     auto t1 = clock::now();
     result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
-    const float* last = logits.row(logits.rows - 1);
     result.stop_reason = "max_tokens";
     for (int64_t i = 0; i < options.max_tokens; ++i) {
         const int64_t vocab = options.sampling.vocab_limit > 0 ? std::min(options.sampling.vocab_limit, c.vocab_size)
@@ -68,12 +67,11 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
         result.tokens.push_back(next);
         if (on_token) on_token(next);
         if (i + 1 == options.max_tokens) break;
-        if (cache.size() >= cache.capacity()) {
+        if (session.length() >= session.capacity()) {
             result.stop_reason = "context";
             break;
         }
-        logits = model.forward({next}, cache);
-        last = logits.row(0);
+        last = session.step(next);
     }
     result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     return result;

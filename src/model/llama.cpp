@@ -5,10 +5,11 @@
 
 namespace pbs2p {
 
-Model::Parts load_llama_parts(const ModelConfig& c, const SafetensorsReader& tensors, const LinearSource& source) {
+Model::Parts load_llama_parts(const ModelConfig& c, const SafetensorsReader& tensors,
+                              const LinearSource& source, const TableSource& tables) {
     const int64_t H = c.hidden_size, I = c.intermediate_size;
     Model::Parts p;
-    p.token_embedding = {"model.embed_tokens.weight", tensors.load_matrix("model.embed_tokens.weight", c.vocab_size, H)};
+    p.token_embedding = load_embedding(tensors, "model.embed_tokens.weight", c.vocab_size, H, tables);
     for (int64_t l = 0; l < c.num_layers; ++l) {
         const std::string prefix = fmt::format("model.layers.{}.", l);
         Block b;
@@ -25,7 +26,8 @@ Model::Parts load_llama_parts(const ModelConfig& c, const SafetensorsReader& ten
     }
     p.final_norm = load_norm(tensors, "model.norm", NormKind::rms, c.norm_eps, H, true);
     p.has_final_norm = true;
-    if (!c.tie_word_embeddings) p.lm_head = {"lm_head.weight", tensors.load_matrix("lm_head.weight", c.vocab_size, H)};
+    if (!c.tie_word_embeddings)
+        p.lm_head = load_embedding(tensors, "lm_head.weight", c.vocab_size, H, tables);
     return p;
 }
 

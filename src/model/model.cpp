@@ -6,10 +6,12 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 
 #include "core/blas.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/stage_profile.h"
 
 namespace pbs2p {
 namespace {
@@ -33,8 +35,8 @@ struct RopeTable {
     int64_t half = 0;
 };
 
-RopeTable make_rope_table(const std::vector<float>& inv_freq, int64_t pos0, int64_t count) {
-    RopeTable t;
+// Fills t in place (no allocation once t has held `count` positions).
+void fill_rope_table(const std::vector<float>& inv_freq, int64_t pos0, int64_t count, RopeTable& t) {
     t.half = static_cast<int64_t>(inv_freq.size());
     t.cos.resize(static_cast<size_t>(count * t.half));
     t.sin.resize(t.cos.size());
@@ -46,7 +48,6 @@ RopeTable make_rope_table(const std::vector<float>& inv_freq, int64_t pos0, int6
             t.sin[static_cast<size_t>(p * t.half + i)] = std::sin(angle);
         }
     }
-    return t;
 }
 
 // Rotates x [rows x heads*head_dim] in place (rotate_half convention: pairs (i, i + head_dim/2)); row r is
@@ -68,14 +69,19 @@ void apply_rope(float* x, int64_t rows, int64_t heads, const RopeTable& t) {
     }
 }
 
+// Floats of attention scores one thread needs for T query rows at positions from pos0.
+int64_t attention_scores_per_thread(int64_t T, int64_t pos0) {
+    return std::min(kAttentionBlock, T) * (pos0 + T);
+}
+
 // Causal attention of T query rows at positions pos0..pos0+T-1 over keys/values at positions
 // 0..pos0+T-1. q/out: [T x q_dim]; keys/values: rows with stride kv_dim. Work items are (head, block of
 // query rows), spread over OpenMP threads in one parallel region; inside it each item runs two sgemm
 // calls (scores = Q K^T, out = P V; OpenBLAS runs single-threaded inside a parallel region, so there
 // is no nested oversubscription) around a masked softmax. Keys beyond a block's last row are never
-// computed.
+// computed. scores: attention_scores_per_thread(T, pos0) floats per thread of the region.
 void causal_attention(const ModelConfig& c, const float* q, int64_t T, const float* keys, const float* values,
-                      int64_t pos0, float* out) {
+                      int64_t pos0, float* out, float* scores) {
     const int64_t qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
     const int64_t group = c.num_heads / c.num_kv_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -84,14 +90,13 @@ void causal_attention(const ModelConfig& c, const float* q, int64_t T, const flo
     const bool parallel = items > 1 && T * (pos0 + T) * c.num_heads >= kParallelMin;
 #pragma omp parallel if (parallel)
     {
-        std::vector<float> scores(static_cast<size_t>(std::min(kAttentionBlock, T) * (pos0 + T)));
+        float* s = scores + omp_get_thread_num() * attention_scores_per_thread(T, pos0);
 #pragma omp for schedule(dynamic)
         for (int64_t item = 0; item < items; ++item) {
             const int64_t h = item % c.num_heads, kvh = h / group;
             const int64_t i0 = (blocks - 1 - item / c.num_heads) * kAttentionBlock;  // longest blocks first
             const int64_t rows = std::min(kAttentionBlock, T - i0);
             const int64_t keys_seen = pos0 + i0 + rows;
-            float* s = scores.data();
             sgemm(false, true, rows, keys_seen, hd, scale, q + i0 * qd + h * hd, qd, keys + kvh * hd, kvd, 0.0f, s,
                   keys_seen);
             for (int64_t r = 0; r < rows; ++r) {
@@ -142,6 +147,7 @@ int64_t Linear::weight_bytes() const {
 }
 
 void Norm::forward(const float* x, int64_t rows, int64_t cols, float* y) const {
+    const StageScope stage(Stage::norms);
     const bool rms = kind == NormKind::rms;
     const float* w = weight.empty() ? nullptr : weight.data();
     const float* b = bias.empty() ? nullptr : bias.data();
@@ -169,6 +175,25 @@ void Norm::forward(const float* x, int64_t rows, int64_t cols, float* y) const {
             out[j] = v;
         }
     }
+}
+
+void Embedding::copy_row(int64_t row, float* out) const {
+    if (table)
+        table->decode_row(row, out);
+    else
+        std::memcpy(out, weight.row(row), sizeof(float) * static_cast<size_t>(weight.cols));
+}
+
+void Embedding::multiply(const float* x, int64_t tokens, float* y) const {
+    const StageScope stage(Stage::head);
+    if (table)
+        table->forward(x, tokens, y);
+    else
+        matmul_xwt(x, tokens, weight.cols, weight.ptr(), weight.rows, y);
+}
+
+int64_t Embedding::weight_bytes() const {
+    return table ? table->weight_bytes() : weight.size() * static_cast<int64_t>(sizeof(float));
 }
 
 // ---- loading -----------------------------------------------------------------------------------------
@@ -205,6 +230,21 @@ Norm load_norm(const SafetensorsReader& tensors, const std::string& name, NormKi
     return norm;
 }
 
+Embedding load_embedding(const SafetensorsReader& tensors, const std::string& name, int64_t rows,
+                         int64_t cols, const TableSource& tables) {
+    Embedding e;
+    e.name = name;
+    if (tables) e.table = tables(name, rows, cols);
+    if (e.table) {
+        PBS2P_CHECK(e.table->rows() == rows && e.table->cols() == cols,
+                    "{}: table is [{} x {}], the config needs [{} x {}]", name, e.table->rows(),
+                    e.table->cols(), rows, cols);
+    } else {
+        e.weight = tensors.load_matrix(name, rows, cols);
+    }
+    return e;
+}
+
 std::vector<float> rope_inverse_frequencies(const ModelConfig& c) {
     const int64_t half = c.head_dim / 2;
     std::vector<float> inv(static_cast<size_t>(half));
@@ -232,11 +272,12 @@ std::vector<float> rope_inverse_frequencies(const ModelConfig& c) {
     return inv;
 }
 
-Model Model::load(const ModelConfig& config, const SafetensorsReader& tensors, const LinearSource& source) {
+Model Model::load(const ModelConfig& config, const SafetensorsReader& tensors, const LinearSource& source,
+                  const TableSource& tables) {
     Model model;
     model.config_ = config;
-    model.parts_ = config.family == ModelFamily::opt ? load_opt_parts(config, tensors, source)
-                                                     : load_llama_parts(config, tensors, source);
+    model.parts_ = config.family == ModelFamily::opt ? load_opt_parts(config, tensors, source, tables)
+                                                     : load_llama_parts(config, tensors, source, tables);
     if (config.use_rope) model.rope_inv_freq_ = rope_inverse_frequencies(config);
     return model;
 }
@@ -249,12 +290,19 @@ Model Model::load(const std::string& dir, const LinearSource& source) {
 
 // ---- forward -----------------------------------------------------------------------------------------
 
+namespace {
+void fit(std::vector<float>& b, int64_t n) {
+    if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+}
+}  // namespace
+
+// Buffers of one block's forward pass; they only grow, so repeated calls of the same size allocate nothing.
 struct Model::Workspace {
-    std::vector<float> normed, q, k, v, attn, tmp, ff1, ff2;
-    void reserve(const ModelConfig& c, int64_t rows) {
-        auto fit = [](std::vector<float>& b, int64_t n) {
-            if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
-        };
+    std::vector<float> normed, q, k, v, attn, tmp, ff1, ff2, scores;
+    RopeTable rope;
+    // For `rows` rows attending to at most `keys` positions.
+    void reserve(const ModelConfig& c, int64_t rows, int64_t seq, int64_t keys) {
+        fit(scores, omp_get_max_threads() * std::min(kAttentionBlock, seq) * std::max(keys, seq));
         fit(normed, rows * c.hidden_size);
         fit(q, rows * c.q_dim());
         fit(k, rows * c.kv_dim());
@@ -266,27 +314,18 @@ struct Model::Workspace {
     }
 };
 
-Matrix Model::embed_at(const std::vector<int32_t>& tokens, int64_t batch, int64_t seq, int64_t pos0) const {
+void Model::embed_into(const int32_t* tokens, int64_t rows, int64_t seq, int64_t pos0, float* hidden,
+                       float* embedded) const {
+    const StageScope stage(Stage::embedding);
     const ModelConfig& c = config_;
-    const int64_t rows = batch * seq;
-    PBS2P_CHECK(static_cast<int64_t>(tokens.size()) == rows, "embed: {} tokens given for batch {} x seq {}",
-                tokens.size(), batch, seq);
-    for (int32_t t : tokens) {
-        PBS2P_CHECK(t >= 0 && t < c.vocab_size, "embed: token id {} outside the vocabulary (size {})", t,
-                    c.vocab_size);
-    }
-    const Matrix& table = parts_.token_embedding.weight;
-    Matrix embedded(rows, c.embed_dim);
     for (int64_t r = 0; r < rows; ++r) {
-        std::memcpy(embedded.row(r), table.row(tokens[static_cast<size_t>(r)]), sizeof(float) * c.embed_dim);
+        PBS2P_CHECK(tokens[r] >= 0 && tokens[r] < c.vocab_size,
+                    "embed: token id {} outside the vocabulary (size {})", tokens[r], c.vocab_size);
     }
-    Matrix hidden;
-    if (parts_.project_in.present()) {
-        hidden = Matrix(rows, c.hidden_size);
-        parts_.project_in.forward(embedded.ptr(), rows, hidden.ptr());
-    } else {
-        hidden = std::move(embedded);
-    }
+    const bool project = parts_.project_in.present();
+    float* out = project ? embedded : hidden;
+    for (int64_t r = 0; r < rows; ++r) parts_.token_embedding.copy_row(tokens[r], out + r * c.embed_dim);
+    if (project) parts_.project_in.forward(embedded, rows, hidden);
     if (!parts_.position_embedding.weight.empty()) {
         const Matrix& pos = parts_.position_embedding.weight;
         PBS2P_CHECK(pos0 + seq + c.position_offset <= pos.rows,
@@ -294,10 +333,20 @@ Matrix Model::embed_at(const std::vector<int32_t>& tokens, int64_t batch, int64_
                     c.max_position_embeddings);
         for (int64_t r = 0; r < rows; ++r) {
             const float* p = pos.row(pos0 + r % seq + c.position_offset);
-            float* h = hidden.row(r);
+            float* h = hidden + r * c.hidden_size;
             for (int64_t j = 0; j < c.hidden_size; ++j) h[j] += p[j];
         }
     }
+}
+
+Matrix Model::embed_at(const std::vector<int32_t>& tokens, int64_t batch, int64_t seq, int64_t pos0) const {
+    const ModelConfig& c = config_;
+    const int64_t rows = batch * seq;
+    PBS2P_CHECK(static_cast<int64_t>(tokens.size()) == rows, "embed: {} tokens given for batch {} x seq {}",
+                tokens.size(), batch, seq);
+    Matrix hidden(rows, c.hidden_size);
+    Matrix embedded(parts_.project_in.present() ? rows : 0, c.embed_dim);
+    embed_into(tokens.data(), rows, seq, pos0, hidden.ptr(), embedded.ptr());
     return hidden;
 }
 
@@ -310,9 +359,11 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
     const ModelConfig& c = config_;
     const Block& b = parts_.blocks[static_cast<size_t>(l)];
     const int64_t rows = batch * seq, H = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim();
-    ws.reserve(c, rows);
-    auto observe = [&](std::vector<const Linear*> linears, const float* input, int64_t cols) {
-        if (observer) observer(linears, input, rows, cols);
+    const int64_t keys = cache ? pos0 + seq : seq;
+    ws.reserve(c, rows, seq, keys);
+    // initializer_list: no vector is built unless an observer is set (decoding allocates nothing here).
+    auto observe = [&](std::initializer_list<const Linear*> linears, const float* input, int64_t cols) {
+        if (observer) observer(std::vector<const Linear*>(linears), input, rows, cols);
     };
 
     // Attention.
@@ -322,11 +373,15 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
         attn_in = ws.normed.data();
     }
     observe({&b.q, &b.k, &b.v}, attn_in, H);
-    b.q.forward(attn_in, rows, ws.q.data());
-    b.k.forward(attn_in, rows, ws.k.data());
-    b.v.forward(attn_in, rows, ws.v.data());
-    RopeTable rope;
-    if (c.use_rope) rope = make_rope_table(rope_inv_freq_, pos0, seq);
+    {
+        const StageScope stage(Stage::attn_proj);
+        b.q.forward(attn_in, rows, ws.q.data());
+        b.k.forward(attn_in, rows, ws.k.data());
+        b.v.forward(attn_in, rows, ws.v.data());
+    }
+    const StageScope attention_stage(Stage::attention);
+    RopeTable& rope = ws.rope;
+    if (c.use_rope) fill_rope_table(rope_inv_freq_, pos0, seq, rope);
     for (int64_t s = 0; s < batch; ++s) {
         float* q = ws.q.data() + s * seq * qd;
         float* k = ws.k.data() + s * seq * kvd;
@@ -345,10 +400,15 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
             keys = ck.ptr();
             values = cv.ptr();
         }
-        causal_attention(c, q, seq, keys, values, cache ? pos0 : 0, ws.attn.data() + s * seq * qd);
+        causal_attention(c, q, seq, keys, values, cache ? pos0 : 0, ws.attn.data() + s * seq * qd,
+                         ws.scores.data());
     }
     observe({&b.o}, ws.attn.data(), qd);
-    b.o.forward(ws.attn.data(), rows, ws.tmp.data());
+    {
+        const StageScope stage(Stage::attn_proj);
+        b.o.forward(ws.attn.data(), rows, ws.tmp.data());
+    }
+    const StageScope other_stage(Stage::other);
     add_in_place(x, ws.tmp.data(), rows * H);
     if (!c.pre_norm) b.attn_norm.forward(x, rows, H, x);
 
@@ -360,6 +420,7 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
     }
     const int64_t n = rows * c.intermediate_size;
     float* act = ws.ff1.data();
+    StageScope ffn_stage(Stage::ffn);
     if (c.gated_mlp) {
         observe({&b.gate, &b.up}, mlp_in, H);
         b.gate.forward(mlp_in, rows, act);
@@ -378,6 +439,7 @@ void Model::block_forward(int l, float* x, int64_t batch, int64_t seq, int64_t p
     }
     observe({&b.down}, act, c.intermediate_size);
     b.down.forward(act, rows, ws.tmp.data());
+    const StageScope residual_stage(Stage::other);
     add_in_place(x, ws.tmp.data(), rows * H);
     if (!c.pre_norm) b.mlp_norm.forward(x, rows, H, x);
 }
@@ -424,6 +486,72 @@ Matrix Model::forward(const std::vector<int32_t>& tokens, KvCache& cache) const 
     return final_logits(forward_hidden(tokens, &cache));
 }
 
+// ---- single-token decoding ---------------------------------------------------------------------------
+
+struct DecodeSession::State {
+    const Model* model = nullptr;
+    int64_t capacity = 0;  // also for a model without blocks (no cache rows)
+    KvCache cache;
+    Model::Workspace ws;
+    std::vector<float> hidden, embedded, normed, projected, logits;
+};
+
+DecodeSession::DecodeSession(const Model& model, int64_t capacity) : state_(std::make_unique<State>()) {
+    const ModelConfig& c = model.config();
+    PBS2P_CHECK(capacity > 0, "decode session: capacity must be positive, got {}", capacity);
+    State& s = *state_;
+    s.model = &model;
+    s.capacity = capacity;
+    s.cache = model.new_cache(capacity);
+    s.ws.reserve(c, 1, 1, capacity);
+    if (c.use_rope) fill_rope_table(model.rope_inv_freq_, 0, 1, s.ws.rope);
+    s.hidden.resize(static_cast<size_t>(c.hidden_size));
+    s.embedded.resize(static_cast<size_t>(c.embed_dim));
+    s.normed.resize(static_cast<size_t>(c.hidden_size));
+    s.projected.resize(static_cast<size_t>(c.embed_dim));
+    s.logits.resize(static_cast<size_t>(c.vocab_size));
+}
+
+DecodeSession::~DecodeSession() = default;
+DecodeSession::DecodeSession(DecodeSession&&) noexcept = default;
+DecodeSession& DecodeSession::operator=(DecodeSession&&) noexcept = default;
+
+const float* DecodeSession::step(int32_t token) {
+    State& s = *state_;
+    const Model& m = *s.model;
+    const int64_t pos = s.cache.length;
+    PBS2P_CHECK(pos < s.capacity, "decode session: KV cache full (capacity {})", s.capacity);
+    m.embed_into(&token, 1, 1, pos, s.hidden.data(), s.embedded.data());
+    static const Model::LinearObserver no_observer;
+    for (int l = 0; l < m.num_blocks(); ++l)
+        m.block_forward(l, s.hidden.data(), 1, 1, pos, &s.cache, no_observer, s.ws);
+    ++s.cache.length;
+    m.logits_into(s.hidden.data(), 1, s.logits.data(), s.normed.data(), s.projected.data());
+    return s.logits.data();
+}
+
+const float* DecodeSession::prefill(const std::vector<int32_t>& tokens) {
+    State& s = *state_;
+    PBS2P_CHECK(s.cache.length + static_cast<int64_t>(tokens.size()) <= s.capacity,
+                "decode session: {} + {} tokens exceed the capacity {}", s.cache.length, tokens.size(),
+                s.capacity);
+    const Matrix hidden = s.model->forward_hidden(tokens, s.model->num_blocks() > 0 ? &s.cache : nullptr);
+    if (s.model->num_blocks() == 0) s.cache.length += static_cast<int64_t>(tokens.size());
+    s.model->logits_into(hidden.row(hidden.rows - 1), 1, s.logits.data(), s.normed.data(),
+                         s.projected.data());
+    return s.logits.data();
+}
+
+int64_t DecodeSession::length() const {
+    return state_->cache.length;
+}
+int64_t DecodeSession::capacity() const {
+    return state_->capacity;
+}
+void DecodeSession::reset() {
+    state_->cache.clear();
+}
+
 KvCache Model::new_cache(int64_t capacity) const {
     KvCache cache;
     for (int l = 0; l < num_blocks(); ++l) {
@@ -433,8 +561,20 @@ KvCache Model::new_cache(int64_t capacity) const {
     return cache;
 }
 
-const Matrix& Model::lm_head_weight() const {
-    return parts_.lm_head.weight.empty() ? parts_.token_embedding.weight : parts_.lm_head.weight;
+const Embedding& Model::lm_head() const {
+    return parts_.lm_head.present() ? parts_.lm_head : parts_.token_embedding;
+}
+
+void Model::logits_into(const float* x, int64_t rows, float* logits, float* normed, float* projected) const {
+    if (parts_.has_final_norm) {
+        parts_.final_norm.forward(x, rows, config_.hidden_size, normed);
+        x = normed;
+    }
+    if (parts_.project_out.present()) {
+        parts_.project_out.forward(x, rows, projected);
+        x = projected;
+    }
+    lm_head().multiply(x, rows, logits);
 }
 
 Matrix Model::final_logits(const Matrix& hidden, int64_t row0, int64_t rows) const {
@@ -442,21 +582,10 @@ Matrix Model::final_logits(const Matrix& hidden, int64_t row0, int64_t rows) con
     PBS2P_CHECK(hidden.cols == c.hidden_size && row0 >= 0 && row0 + rows <= hidden.rows,
                 "final_logits: rows [{}, {}) of a [{} x {}] hidden state", row0, row0 + rows, hidden.rows,
                 hidden.cols);
-    const float* x = hidden.row(row0);
-    std::vector<float> normed;
-    if (parts_.has_final_norm) {
-        normed.resize(static_cast<size_t>(rows * c.hidden_size));
-        parts_.final_norm.forward(x, rows, c.hidden_size, normed.data());
-        x = normed.data();
-    }
-    std::vector<float> projected;
-    if (parts_.project_out.present()) {
-        projected.resize(static_cast<size_t>(rows * c.embed_dim));
-        parts_.project_out.forward(x, rows, projected.data());
-        x = projected.data();
-    }
+    std::vector<float> normed(static_cast<size_t>(parts_.has_final_norm ? rows * c.hidden_size : 0));
+    std::vector<float> projected(static_cast<size_t>(parts_.project_out.present() ? rows * c.embed_dim : 0));
     Matrix logits(rows, c.vocab_size);
-    matmul_xwt(x, rows, c.embed_dim, lm_head_weight().ptr(), c.vocab_size, logits.ptr());
+    logits_into(hidden.row(row0), rows, logits.ptr(), normed.data(), projected.data());
     return logits;
 }
 
@@ -537,6 +666,10 @@ void Model::save(const std::string& out_dir, const std::string& source_dir, DTyp
         PBS2P_CHECK(!l->weight.empty(), "{}: weight is held by a '{}' kernel and cannot be saved as dense", l->name,
                     l->kernel ? l->kernel->format_name() : std::string("?"));
     }
+    for (const Embedding* e : {&parts_.token_embedding, &parts_.lm_head}) {
+        PBS2P_CHECK(!e->table, "{}: table is held by a '{}' kernel and cannot be saved as dense", e->name,
+                    e->table ? e->table->format_name() : std::string("?"));
+    }
     std::vector<TensorToWrite> tensors;
     for_each_tensor(parts_, [&](const std::string& name, const float* data, std::vector<int64_t> shape) {
         tensors.push_back(tensor_from_floats(name, data, std::move(shape), dtype));
@@ -565,6 +698,8 @@ int64_t Model::weight_bytes() const {
     for (const Linear* l : block_linears(b)) {
         if (l->weight.empty() && l->kernel) bytes += l->kernel->weight_bytes();
     }
+    for (const Embedding* e : {&parts_.token_embedding, &parts_.lm_head})
+        if (e->table) bytes += e->table->weight_bytes();
     return bytes;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/linear_kernel.h"
+#include "core/table_kernel.h"
 #include "core/tensor.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
@@ -42,10 +43,20 @@ struct Norm {
     void forward(const float* x, int64_t rows, int64_t cols, float* y) const;
 };
 
-// A named embedding table [rows x cols].
+// A named embedding table [rows x cols]: fp32 `weight`, or a compact `table` kernel (then weight is
+// empty) that also serves as LM head when the embedding is tied.
 struct Embedding {
     std::string name;  // full tensor name, e.g. "model.embed_tokens.weight"
     Matrix weight;
+    std::shared_ptr<const TableKernel> table;
+
+    bool present() const { return !weight.empty() || table; }
+    int64_t rows() const { return table ? table->rows() : weight.rows; }
+    int64_t cols() const { return table ? table->cols() : weight.cols; }
+    void copy_row(int64_t row, float* out) const;
+    // y[tokens x rows] = x[tokens x cols] * table^T (the LM head product).
+    void multiply(const float* x, int64_t tokens, float* y) const;
+    int64_t weight_bytes() const;
 };
 
 struct Block {
@@ -71,11 +82,38 @@ struct KvCache {
 // Called by the loader for every decoder linear before reading "<name>.weight"; returning true means the
 // callback filled `linear` (e.g. with a packed kernel) and the loader must not read the weight.
 using LinearSource = std::function<bool(const std::string& name, int64_t out, int64_t in, Linear& linear)>;
+// Called by the loader for the token embedding and LM head tensors (full tensor name) before reading them;
+// a non-null kernel is used instead of an fp32 matrix.
+using TableSource =
+    std::function<std::shared_ptr<const TableKernel>(const std::string& name, int64_t rows, int64_t cols)>;
+
+class Model;
+// Single-token decoding with every buffer allocated once (hidden state, workspace, rotary table,
+// attention scores, logits): after construction a step performs no heap allocation in the model layer.
+class DecodeSession {
+  public:
+    DecodeSession(const Model& model, int64_t capacity);
+    ~DecodeSession();
+    DecodeSession(DecodeSession&&) noexcept;
+    DecodeSession& operator=(DecodeSession&&) noexcept;
+    // Appends `token` at position length(); returns its logits [vocab], valid until the next step.
+    const float* step(int32_t token);
+    // Appends a prompt in one pass (allocates its own workspace); returns the last position's logits.
+    const float* prefill(const std::vector<int32_t>& tokens);
+    int64_t length() const;
+    int64_t capacity() const;
+    void reset();  // empties the cache
+
+  private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
 
 class Model {
 public:
     static Model load(const std::string& dir, const LinearSource& source = {});
-    static Model load(const ModelConfig& config, const SafetensorsReader& tensors, const LinearSource& source = {});
+    static Model load(const ModelConfig& config, const SafetensorsReader& tensors,
+                      const LinearSource& source = {}, const TableSource& tables = {});
 
     const ModelConfig& config() const { return config_; }
     int num_blocks() const { return static_cast<int>(parts_.blocks.size()); }
@@ -120,33 +158,46 @@ public:
         bool has_final_norm = true;
         Embedding lm_head;             // empty when tied to token_embedding
     };
+    const Parts& parts() const { return parts_; }
     // A model assembled from parts built in memory (synthetic benchmark models, tests); no file involved.
     static Model from_parts(const ModelConfig& config, Parts parts);
 
 private:
-    Model() = default;
-    struct Workspace;
-    // Runs block l on `batch` sequences of `seq` rows each, positions starting at `pos0`. With a cache
-    // (batch must be 1) keys/values are appended to it and attention spans the cached positions.
-    void block_forward(int l, float* hidden, int64_t batch, int64_t seq, int64_t pos0, KvCache* cache,
-                       const LinearObserver& observer, Workspace& ws) const;
-    Matrix embed_at(const std::vector<int32_t>& tokens, int64_t batch, int64_t seq, int64_t pos0) const;
-    const Matrix& lm_head_weight() const;
+  friend class DecodeSession;
+  Model() = default;
+  struct Workspace;
+  // Runs block l on `batch` sequences of `seq` rows each, positions starting at `pos0`. With a cache
+  // (batch must be 1) keys/values are appended to it and attention spans the cached positions.
+  void block_forward(int l, float* hidden, int64_t batch, int64_t seq, int64_t pos0, KvCache* cache,
+                     const LinearObserver& observer, Workspace& ws) const;
+  Matrix embed_at(const std::vector<int32_t>& tokens, int64_t batch, int64_t seq, int64_t pos0) const;
+  // Embeds rows tokens (sequences of seq rows, positions from pos0) into hidden [rows x hidden_size];
+  // `embedded` holds rows x embed_dim floats when project_in is present.
+  void embed_into(const int32_t* tokens, int64_t rows, int64_t seq, int64_t pos0, float* hidden,
+                  float* embedded) const;
+  // Final norm + LM head for rows of x into logits [rows x vocab]; normed: rows x hidden_size floats,
+  // projected: rows x embed_dim floats when project_out is present.
+  void logits_into(const float* x, int64_t rows, float* logits, float* normed, float* projected) const;
+  const Embedding& lm_head() const;
 
-    ModelConfig config_;
-    Parts parts_;
-    std::vector<float> rope_inv_freq_;
+  ModelConfig config_;
+  Parts parts_;
+  std::vector<float> rope_inv_freq_;
 };
 
 // Family loaders: fill Model::Parts from a checkpoint. Every decoder linear goes through `source` first.
-Model::Parts load_llama_parts(const ModelConfig& config, const SafetensorsReader& tensors, const LinearSource& source);
-Model::Parts load_opt_parts(const ModelConfig& config, const SafetensorsReader& tensors, const LinearSource& source);
+Model::Parts load_llama_parts(const ModelConfig& config, const SafetensorsReader& tensors,
+                              const LinearSource& source, const TableSource& tables);
+Model::Parts load_opt_parts(const ModelConfig& config, const SafetensorsReader& tensors,
+                            const LinearSource& source, const TableSource& tables);
 
 // Shared loading helpers for the family files.
 Linear load_linear(const SafetensorsReader& tensors, const std::string& name, int64_t out, int64_t in, bool bias,
                    const LinearSource& source);
 Norm load_norm(const SafetensorsReader& tensors, const std::string& name, NormKind kind, double eps, int64_t dim,
                bool affine);
+Embedding load_embedding(const SafetensorsReader& tensors, const std::string& name, int64_t rows,
+                         int64_t cols, const TableSource& tables);
 
 // Rotary inverse frequencies for the config (HF convention, with llama3/linear scaling).
 std::vector<float> rope_inverse_frequencies(const ModelConfig& config);

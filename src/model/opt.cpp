@@ -6,7 +6,8 @@
 
 namespace pbs2p {
 
-Model::Parts load_opt_parts(const ModelConfig& c, const SafetensorsReader& tensors, const LinearSource& source) {
+Model::Parts load_opt_parts(const ModelConfig& c, const SafetensorsReader& tensors,
+                            const LinearSource& source, const TableSource& tables) {
     const int64_t H = c.hidden_size, I = c.intermediate_size, E = c.embed_dim;
     // Hugging Face conversions name tensors "model.decoder.*"; some original checkpoints "decoder.*".
     const std::string root =
@@ -17,10 +18,11 @@ Model::Parts load_opt_parts(const ModelConfig& c, const SafetensorsReader& tenso
         return load_norm(tensors, name, NormKind::layer, c.norm_eps, H, c.norm_affine);
     };
     Model::Parts p;
-    p.token_embedding = {root + "embed_tokens.weight", tensors.load_matrix(root + "embed_tokens.weight", c.vocab_size, E)};
+    p.token_embedding = load_embedding(tensors, root + "embed_tokens.weight", c.vocab_size, E, tables);
     p.position_embedding = {root + "embed_positions.weight",
                             tensors.load_matrix(root + "embed_positions.weight",
-                                                c.max_position_embeddings + c.position_offset, H)};
+                                                c.max_position_embeddings + c.position_offset, H),
+                            nullptr};
     if (E != H) {
         p.project_in = load_linear(tensors, root + "project_in", H, E, false, {});
         p.project_out = load_linear(tensors, root + "project_out", E, H, false, {});
@@ -40,7 +42,8 @@ Model::Parts load_opt_parts(const ModelConfig& c, const SafetensorsReader& tenso
     }
     p.has_final_norm = c.final_norm;
     if (c.final_norm) p.final_norm = norm(root + "final_layer_norm");
-    if (!c.tie_word_embeddings) p.lm_head = {"lm_head.weight", tensors.load_matrix("lm_head.weight", c.vocab_size, E)};
+    if (!c.tie_word_embeddings)
+        p.lm_head = load_embedding(tensors, "lm_head.weight", c.vocab_size, E, tables);
     return p;
 }
 

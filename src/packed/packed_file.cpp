@@ -1,5 +1,6 @@
 #include "packed/packed_file.h"
 
+#include <fmt/ranges.h>
 #include <xxhash.h>
 
 #include <cstring>
@@ -70,18 +71,58 @@ json parse_metadata_json(const std::map<std::string, std::string>& metadata, con
     }
 }
 
-// Accepts format versions 1..version (later versions only add codes, so older files read unchanged).
-void check_format(const std::map<std::string, std::string>& metadata, const std::string& name, int version,
-                  const std::string& file) {
+// Returns the file's version, which must lie in [min_version, version].
+int check_format(const std::map<std::string, std::string>& metadata, const std::string& name, int version,
+                 const std::string& file, int min_version) {
     const auto format = metadata.find("format");
     PBS2P_CHECK(format != metadata.end() && format->second == name, "{}: not a {} file (format '{}')", file,
                 name, format == metadata.end() ? std::string("none") : format->second);
     const auto v = metadata.find("format_version");
-    bool known = false;
-    for (int k = 1; k <= version; ++k)
-        known = known || (v != metadata.end() && v->second == std::to_string(k));
-    PBS2P_CHECK(known, "{}: {} version '{}' is not supported (this build reads versions 1 to {})", file, name,
-                v == metadata.end() ? std::string("none") : v->second, version);
+    for (int accepted = min_version; accepted <= version; ++accepted)
+        if (v != metadata.end() && v->second == std::to_string(accepted)) return accepted;
+    const std::string range =
+        min_version == version ? std::to_string(version) : fmt::format("{} to {}", min_version, version);
+    fail("{}: {} version '{}' is not supported (this build reads version {})", file, name,
+         v == metadata.end() ? std::string("none") : v->second, range);
+}
+
+// ---- tables ----
+
+// Stored dtype and shape of a table tensor: f32 / f16 as [rows, cols] floats, blocked types as U8 rows.
+DType table_dtype(TableType type) {
+    switch (type) {
+        case TableType::f32:
+            return DType::f32;
+        case TableType::f16:
+            return DType::f16;
+        default:
+            return DType::u8;
+    }
+}
+
+std::vector<int64_t> table_shape(const TableDesc& d) {
+    if (table_dtype(d.type) == DType::u8) return {d.rows, table_format(d.type).row_bytes(d.cols)};
+    return {d.rows, d.cols};
+}
+
+json table_desc_to_json(const TableDesc& d) {
+    return {{"type", table_type_name(d.type)}, {"rows", d.rows}, {"cols", d.cols}};
+}
+
+TableDesc table_desc_from_json(const json& j, const std::string& what) {
+    TableDesc d;
+    try {
+        d.type = parse_table_type(j.at("type").get<std::string>());
+        d.rows = j.at("rows").get<int64_t>();
+        d.cols = j.at("cols").get<int64_t>();
+    } catch (const json::exception& e) {
+        fail("{}: malformed table descriptor ({})", what, e.what());
+    } catch (const Error& e) {
+        fail("{}: {}", what, e.what());
+    }
+    PBS2P_CHECK(d.rows > 0 && d.cols > 0, "{}: table shape [{} x {}] is empty", what, d.rows, d.cols);
+    PBS2P_CHECK(d.type != TableType::f32, "{}: f32 tables are stored as plain tensors, not listed", what);
+    return d;
 }
 
 TensorToWrite raw_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* data,
@@ -109,9 +150,19 @@ std::string xxh3_hex(const uint8_t* data, int64_t size) {
 
 void write_packed_file(const std::string& path, const std::map<std::string, PackedLayer>& layers,
                        std::vector<TensorToWrite> other_tensors,
-                       const std::map<std::string, std::string>& metadata) {
+                       const std::map<std::string, std::string>& metadata,
+                       const std::map<std::string, WeightTable>& tables) {
     json descs = json::object();
     std::vector<TensorToWrite> tensors = std::move(other_tensors);
+    json table_descs = json::object();
+    for (const auto& [name, table] : tables) {
+        const TableDesc d{table.type, table.rows, table.cols};
+        PBS2P_CHECK(table.bytes() == d.rows * table.row_bytes(), "{}: table '{}' holds {} bytes, expected {}",
+                    path, name, table.bytes(), d.rows * table.row_bytes());
+        tensors.push_back(
+            raw_tensor(name, table_dtype(d.type), table_shape(d), table.data.data(), table.data.size()));
+        if (d.type != TableType::f32) table_descs[name] = table_desc_to_json(d);
+    }
     for (const auto& [name, layer] : layers) {
         validate_layer(layer, name);
         descs[name] = desc_to_json(layer.desc);
@@ -128,11 +179,16 @@ void write_packed_file(const std::string& path, const std::map<std::string, Pack
         checksums[t.name] = xxh3_hex(t.bytes.data(), static_cast<int64_t>(t.bytes.size()));
     }
     std::map<std::string, std::string> meta = metadata;
-    for (const char* key : {"format", "format_version", "packed_layers", "checksums"})
+    for (const char* key : {"format", "format_version", "packed_layers", "tables", "checksums"})
         PBS2P_CHECK(!meta.count(key), "{}: metadata key '{}' is reserved", path, key);
     meta["format"] = kPackedFormatName;
-    meta["format_version"] = std::to_string(kPackedFormatVersion);
+    // The oldest version that describes the file (2: weight tables or codebook codes), so files without them
+    // stay readable by version-1 readers.
+    bool codebook = false;
+    for (const auto& [name, layer] : layers) codebook = codebook || !layer.desc.is_nm();
+    meta["format_version"] = std::to_string(table_descs.empty() && !codebook ? 1 : 2);
     meta["packed_layers"] = descs.dump();
+    if (!table_descs.empty()) meta["tables"] = table_descs.dump();
     meta["checksums"] = checksums.dump();
     write_safetensors(path, tensors, meta);
 }
@@ -142,16 +198,34 @@ PackedFile PackedFile::open(const std::string& path) {
     f.path_ = path;
     f.reader_ = SafetensorsReader::open(path);
     const auto& meta = f.reader_.metadata();
-    check_format(meta, kPackedFormatName, kPackedFormatVersion, path);
+    f.version_ = check_format(meta, kPackedFormatName, kPackedFormatVersion, path, kPackedFormatVersionMin);
 
     const json descs = parse_metadata_json(meta, "packed_layers", path);
     PBS2P_CHECK(descs.is_object(), "{}: 'packed_layers' must be a JSON object", path);
     for (const auto& [name, j] : descs.items()) {
         const PackedLayerDesc d = desc_from_json(j, fmt::format("{}: layer '{}'", path, name));
+        PBS2P_CHECK(d.is_nm() || f.version_ >= 2, "{}: layer '{}' uses code {}, which needs format version 2",
+                    path, name, d.code);
         checked_tensor(f.reader_, codes_name(name), DType::u8, d.code_bytes(), path);
         checked_tensor(f.reader_, scales_name(name), DType::f16,
                        d.rows * d.scale_groups_per_row() * d.scale_bytes(), path);
         f.descs_[name] = d;
+    }
+
+    if (meta.count("tables")) {
+        PBS2P_CHECK(f.version_ >= 2, "{}: 'tables' needs format version 2, the file says {}", path,
+                    f.version_);
+        const json tables = parse_metadata_json(meta, "tables", path);
+        PBS2P_CHECK(tables.is_object(), "{}: 'tables' must be a JSON object", path);
+        for (const auto& [name, j] : tables.items()) {
+            const TableDesc d = table_desc_from_json(j, fmt::format("{}: table '{}'", path, name));
+            PBS2P_CHECK(!f.descs_.count(name), "{}: '{}' is both a packed layer and a table", path, name);
+            const TensorInfo& t = checked_tensor(f.reader_, name, table_dtype(d.type),
+                                                 d.rows * table_format(d.type).row_bytes(d.cols), path);
+            PBS2P_CHECK(t.shape == table_shape(d), "{}: table '{}' has shape [{}], expected [{}]", path, name,
+                        fmt::join(t.shape, ", "), fmt::join(table_shape(d), ", "));
+            f.tables_[name] = d;
+        }
     }
 
     const json checksums = parse_metadata_json(meta, "checksums", path);
@@ -171,16 +245,31 @@ PackedFile PackedFile::open(const std::string& path) {
     return f;
 }
 
-std::vector<std::string> PackedFile::layer_names() const {
+namespace {
+
+template <class Map>
+std::vector<std::string> sorted_keys(const Map& map) {
     std::vector<std::string> names;
-    for (const auto& [name, d] : descs_) names.push_back(name);
+    for (const auto& entry : map) names.push_back(entry.first);
     return names;
 }
 
-const PackedLayerDesc& PackedFile::desc(const std::string& name) const {
-    const auto it = descs_.find(name);
-    PBS2P_CHECK(it != descs_.end(), "{}: no packed layer '{}'", path_, name);
+template <class Map>
+const typename Map::mapped_type& find_named(const Map& map, const std::string& name, const std::string& file,
+                                            const char* what) {
+    const auto it = map.find(name);
+    PBS2P_CHECK(it != map.end(), "{}: no {} '{}'", file, what, name);
     return it->second;
+}
+
+}  // namespace
+
+std::vector<std::string> PackedFile::layer_names() const {
+    return sorted_keys(descs_);
+}
+
+const PackedLayerDesc& PackedFile::desc(const std::string& name) const {
+    return find_named(descs_, name, path_, "packed layer");
 }
 
 PackedLayer PackedFile::load_layer(const std::string& name) const {
@@ -200,12 +289,26 @@ PackedLayer PackedFile::load_layer(const std::string& name) const {
     return layer;
 }
 
+std::vector<std::string> PackedFile::table_names() const {
+    return sorted_keys(tables_);
+}
+
+const TableDesc& PackedFile::table_desc(const std::string& name) const {
+    return find_named(tables_, name, path_, "table");
+}
+
+WeightTable PackedFile::load_table(const std::string& name) const {
+    const TableDesc& d = table_desc(name);
+    const TensorInfo& t = reader_.tensor(name);
+    return table_from_bytes(d.type, d.rows, d.cols, t.data, t.nbytes,
+                            fmt::format("{}: table '{}'", path_, name));
+}
+
 std::vector<std::string> PackedFile::other_tensor_names() const {
     std::vector<std::string> out;
     for (const std::string& name : reader_.names()) {
-        bool packed = false;
-        for (const auto& [layer, d] : descs_)
-            packed |= name == codes_name(layer) || name == scales_name(layer);
+        bool packed = tables_.count(name) != 0;
+        for (const auto& [layer, d] : descs_) packed |= name == codes_name(layer) || name == scales_name(layer);
         if (!packed) out.push_back(name);
     }
     return out;
@@ -237,7 +340,7 @@ void write_layouts(const std::string& path, const std::map<std::string, BinaryLa
 
 std::map<std::string, BinaryLayout> read_layouts(const std::string& path) {
     const SafetensorsReader reader = SafetensorsReader::open(path);
-    check_format(reader.metadata(), kLayoutsFormatName, 1, path);
+    check_format(reader.metadata(), kLayoutsFormatName, 1, path, 1);
     const json descs = parse_metadata_json(reader.metadata(), "layouts", path);
     PBS2P_CHECK(descs.is_object(), "{}: 'layouts' must be a JSON object", path);
     std::map<std::string, BinaryLayout> out;

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/stage_profile.h"
 #include "core/tensor.h"
 #include "packed/packed_kernels.h"
 #include "packed/panel_gemm.h"
@@ -298,8 +299,11 @@ void avx2_q8_gemv(const PackedMatrix& w, const float* x, float* y) {
         thread_local std::vector<float> scales;
         tables.resize(static_cast<size_t>(c.groups_per_row() * kQ8TableBytes));
         scales.resize(static_cast<size_t>(n_scales));
-        for (int64_t chunk = 0; chunk < n_scales; ++chunk)
-            build_q8_chunk(c, x, chunk, tables.data(), scales.data());
+        {
+            const StageScope stage(Stage::act_quant);  // records on the calling thread only
+            for (int64_t chunk = 0; chunk < n_scales; ++chunk)
+                build_q8_chunk(c, x, chunk, tables.data(), scales.data());
+        }
         alignas(32) float out32[kRowBlock];
 #pragma omp for schedule(dynamic, 8) nowait
         for (int64_t rb = 0; rb < c.row_blocks; ++rb) {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/hf_config.h"
 #include "packed/packed_file.h"
+#include "packed/weight_table_kernel.h"
 
 namespace pbs2p {
 
@@ -55,7 +56,13 @@ Model load_packed_model(const std::string& path, const std::string& kernel_name)
         linear.kernel = std::make_shared<PackedLinearKernel>(packed.load_layer(name), kernel);
         return true;
     };
-    return Model::load(config, packed.tensors(), source);
+    // Tables (f16 / q8 / q4 embedding and head) stay in their stored type; fp32 ones load as matrices.
+    const TableSource tables = [&](const std::string& name, int64_t,
+                                   int64_t) -> std::shared_ptr<const TableKernel> {
+        if (!packed.has_table(name)) return nullptr;
+        return std::make_shared<WeightTableKernel>(packed.load_table(name));
+    };
+    return Model::load(config, packed.tensors(), source, tables);
 }
 
 }  // namespace pbs2p

@@ -28,40 +28,103 @@ TensorToWrite copy_tensor(const TensorInfo& t) {
     return {t.name, t.dtype, t.shape, std::vector<uint8_t>(t.data, t.data + t.nbytes)};
 }
 
+fs::path packed_file_path(const std::string& path) {
+    const fs::path p(path);
+    return fs::is_directory(p) ? p / kPackedModelFileName : p;
+}
+
 }  // namespace
 
-PackSummary pack_model_dir(const std::string& in_dir, const std::string& out_dir) {
+bool is_token_embedding_tensor(const std::string& name) {
+    const std::string suffix = "embed_tokens.weight";
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_lm_head_tensor(const std::string& name) {
+    return name == "lm_head.weight";
+}
+
+int64_t PackSummary::parameters() const {
+    int64_t n = packed_weights + other_params;
+    for (const TableSummary& t : tables) n += t.params;
+    return n;
+}
+
+double PackSummary::bits_per_parameter() const {
+    const int64_t n = parameters();
+    return n ? 8.0 * static_cast<double>(file_bytes) / static_cast<double>(n) : 0.0;
+}
+
+PackSummary summarize_packed_file(const std::string& path) {
+    const fs::path file = packed_file_path(path);
+    const PackedFile packed = PackedFile::open(file.string());
+    PackSummary s;
+    for (const std::string& name : packed.layer_names()) {
+        const PackedLayerDesc& d = packed.desc(name);
+        ++s.layers;
+        s.packed_weights += d.rows * d.cols;
+        s.packed_bytes += d.code_bytes() + d.rows * d.scale_groups_per_row() * int64_t{sizeof(ScalePair)};
+    }
+    for (const std::string& name : packed.table_names()) {
+        const TableDesc& d = packed.table_desc(name);
+        s.tables.push_back({name, d.type, d.rows * d.cols, packed.tensors().tensor(name).nbytes});
+    }
+    for (const std::string& name : packed.other_tensor_names()) {
+        const TensorInfo& t = packed.tensors().tensor(name);
+        if (is_token_embedding_tensor(name) || is_lm_head_tensor(name)) {
+            s.tables.push_back({name, TableType::f32, t.numel(), t.nbytes});
+            continue;  // an fp32 (or as-stored) table of a version-1 file
+        }
+        ++s.other_tensors;
+        s.other_params += t.numel();
+        s.other_bytes += t.nbytes;
+    }
+    s.file_bytes = static_cast<int64_t>(fs::file_size(file));
+    return s;
+}
+
+PackSummary pack_model_dir(const std::string& in_dir, const std::string& out_dir, const TableTypes& types) {
     const fs::path in(in_dir), out(out_dir);
     const auto layouts = read_layouts((in / kLayoutsFileName).string());
-    PackSummary summary;
     std::map<std::string, PackedLayer> layers;
     std::set<std::string> replaced;
     for (const auto& [name, layout] : layouts) {
-        PackedLayer layer = encode_layer(layout, fmt::format("{}: layer '{}'", in_dir, name));
-        summary.packed_weights += layout.rows * layout.cols;
-        summary.packed_bytes += layer.storage_bytes();
-        layers.emplace(name, std::move(layer));
+        layers.emplace(name, encode_layer(layout, fmt::format("{}: layer '{}'", in_dir, name)));
         replaced.insert(name + ".weight");
     }
-    summary.layers = static_cast<int>(layers.size());
     std::vector<TensorToWrite> others;
+    std::map<std::string, WeightTable> tables;
     if (has_model_tensors(in)) {
         const SafetensorsReader model = SafetensorsReader::open(in_dir);
-        for (const std::string& name : model.names())
-            if (!replaced.count(name)) others.push_back(copy_tensor(model.tensor(name)));
+        bool tied = true;
+        for (const std::string& name : model.names()) tied = tied && !is_lm_head_tensor(name);
+        for (const std::string& name : model.names()) {
+            if (replaced.count(name)) continue;
+            const TensorInfo& t = model.tensor(name);
+            const bool embedding = is_token_embedding_tensor(name), head = is_lm_head_tensor(name);
+            if ((!embedding && !head) || t.shape.size() != 2) {
+                others.push_back(copy_tensor(t));
+                continue;
+            }
+            const TableType type = head   ? types.head
+                                   : tied ? more_precise(types.embedding, types.head)
+                                          : types.embedding;
+            const Matrix w = model.load_matrix(name, t.shape[0], t.shape[1]);
+            tables.emplace(
+                name, encode_table(w.ptr(), w.rows, w.cols, type, fmt::format("{}: '{}'", in_dir, name)));
+        }
     }
-    summary.other_tensors = static_cast<int64_t>(others.size());
     fs::create_directories(out);
     const fs::path file = out / kPackedModelFileName;
-    write_packed_file(file.string(), layers, std::move(others));
+    write_packed_file(file.string(), layers, std::move(others), {}, tables);
     copy_side_files(in, out);
-    summary.file_bytes = static_cast<int64_t>(fs::file_size(file));
-    return summary;
+    return summarize_packed_file(file.string());
 }
 
 void unpack_model_dir(const std::string& packed_path, const std::string& out_dir, bool dequantize) {
-    const fs::path p(packed_path), out(out_dir);
-    const fs::path file = fs::is_directory(p) ? p / kPackedModelFileName : p;
+    const fs::path out(out_dir);
+    const fs::path file = packed_file_path(packed_path);
     const PackedFile packed = PackedFile::open(file.string());
     std::map<std::string, BinaryLayout> layouts;
     std::vector<TensorToWrite> tensors;
@@ -74,6 +137,10 @@ void unpack_model_dir(const std::string& packed_path, const std::string& out_dir
         layouts.emplace(name, std::move(layout));
     }
     for (const std::string& name : packed.other_tensor_names()) tensors.push_back(copy_tensor(packed.tensors().tensor(name)));
+    for (const std::string& name : packed.table_names()) {
+        const Matrix w = decode_table(packed.load_table(name));
+        tensors.push_back(tensor_from_floats(name, w.ptr(), {w.rows, w.cols}, DType::f32));
+    }
     fs::create_directories(out);
     write_layouts((out / kLayoutsFileName).string(), layouts);
     if (!tensors.empty()) write_safetensors((out / "model.safetensors").string(), tensors);

@@ -31,6 +31,8 @@ struct BenchCliOptions {
     std::string kernel;
     bool markdown = false;
     bool cpu_time = false;
+    bool profile = false;
+    std::string embedding_type = "f32", head_type = "f32";  // synthetic tables
     CommonOptions common;
 };
 
@@ -43,6 +45,8 @@ SyntheticModelSpec form_spec(const BenchCliOptions& o, const std::string& form) 
     spec.shape = o.synthetic;
     spec.blocks = o.blocks;
     spec.kernel = o.kernel;
+    spec.embedding_type = parse_table_type(o.embedding_type);
+    spec.head_type = parse_table_type(o.head_type);
     if (form == "fp32") {
         spec.weights = SyntheticWeights::fp32;
     } else if (form == "bf16") {
@@ -65,6 +69,8 @@ int run(const BenchCliOptions& o) {
     options.prompt_tokens = o.prompt_tokens;
     options.gen_tokens = o.gen_tokens;
     options.repetitions = o.repetitions;
+    options.profile = o.profile;
+    PBS2P_CHECK(!o.profile || o.gen_tokens > 0, "bench: --profile needs decode tokens (-n > 0)");
     const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
     if (!wait_policy && num_threads() > 1 && !o.common.json)
         fmt::print(
@@ -83,8 +89,7 @@ int run(const BenchCliOptions& o) {
     } else {
         target_blocks = synthetic_config(o.synthetic).num_layers;
         // Embedding, final norm and LM head alone: the part every form shares, for the extrapolation.
-        SyntheticModelSpec head_spec;
-        head_spec.shape = o.synthetic;
+        SyntheticModelSpec head_spec = form_spec(o, "fp32");
         head_spec.blocks = 0;
         print_progress(o, "head only (0 blocks)");
         BenchResult head;
@@ -118,6 +123,7 @@ int run(const BenchCliOptions& o) {
                wait_policy ? wait_policy : "(unset)",
                static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
     fmt::print("{}", bench_markdown(results));
+    if (o.profile) fmt::print("\n{}", profile_markdown(results));
     if (!comparison.empty()) fmt::print("\n{}", comparison_markdown(comparison, target_blocks, o.cpu_time));
     return 0;
 }
@@ -156,6 +162,17 @@ CommandRegistrar registrar{
              "--cpu-time", o->cpu_time,
              "Synthetic comparison from process CPU time instead of wall-clock time (steadier on a busy "
              "machine with one thread)");
+         app.add_flag("--profile", o->profile,
+                      "After the timed runs, one more decode run timed by stage (embedding, projections, "
+                      "attention, norms, FFN, activation quantization, LM head)");
+         const auto table_types = CLI::IsMember({"f32", "f16", "q8", "q4"});
+         app.add_option("--embedding-type", o->embedding_type,
+                        "Synthetic: token embedding type (f32 f16 q8 q4)")
+             ->capture_default_str()
+             ->check(table_types);
+         app.add_option("--head-type", o->head_type, "Synthetic: LM head type (f32 f16 q8 q4)")
+             ->capture_default_str()
+             ->check(table_types);
          add_common_options(app, o->common);
          return std::function<int()>([o] { return run(*o); });
      }}};

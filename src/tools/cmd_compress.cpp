@@ -13,6 +13,7 @@
 #include "tools/command.h"
 #include "tools/compress_job.h"
 #include "tools/compress_options.h"
+#include "tools/table_options.h"
 
 namespace pbs2p::tools {
 namespace {
@@ -49,10 +50,11 @@ int run(CompressJob& job, const CommonOptions& common) {
     if (!out.at("block_keep").empty() && job.compress.driver.layer.method == "pbs2p")
         fmt::print("N per block: {}\n", fmt::join(out.at("block_keep").get<std::vector<int>>(), " "));
     if (out.at("packed").get<bool>())
-        fmt::print("packed: {} ({:.2f} MiB, {:.3f} bits per compressed weight, everything counted)\n",
+        fmt::print("packed: {}: {} ({:.3f} bits per compressed weight, {:.3f} bits per parameter of the "
+                   "whole file)\n",
                    (fs::path(job.out_dir) / out.at("packed_file").get<std::string>()).string(),
-                   out.at("packed_file_bytes").get<double>() / (1 << 20),
-                   out.at("packed_bits_per_weight").get<double>());
+                   fmt::format("{:.2f} MiB", out.at("packed_file_bytes").get<double>() / (1 << 20)),
+                   out.at("packed_bits_per_weight").get<double>(), out.at("packed_bits_per_parameter").get<double>());
     fmt::print("wrote {}\n", job.out_dir);
     return 0;
 }
@@ -73,6 +75,7 @@ CommandRegistrar registrar{
                         "Stop after this many blocks as if interrupted (exit code 3; for testing resume)")
              ->group("Testing");
          add_compress_options(app, job.compress, true);
+         add_table_type_options(app, job.tables);
          add_common_options(app, cmd->common);
          return std::function<int()>([cmd] { return run(cmd->job, cmd->common); });
      }}};

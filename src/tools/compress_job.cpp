@@ -114,7 +114,7 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
         write_layouts(layouts_path.string(), layouts);
         const fs::path staging = fs::path(job.out_dir) / ".pack";
         fs::remove_all(staging);
-        packed = pack_model_dir(job.out_dir, staging.string());
+        packed = pack_model_dir(job.out_dir, staging.string(), job.tables.types());
         fs::rename(staging / kPackedModelFileName, fs::path(job.out_dir) / kPackedModelFileName);
         fs::remove_all(staging);
         fs::remove(layouts_path);
@@ -135,6 +135,8 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
         out["packed_file"] = kPackedModelFileName;
         out["packed_file_bytes"] = packed.file_bytes;
         out["packed_bits_per_weight"] = packed.bits_per_weight();
+        out["packed_bits_per_parameter"] = packed.bits_per_parameter();
+        out["packed_summary"] = pack_summary_json(packed);
     }
     {
         std::ofstream file(fs::path(job.out_dir) / "report.json");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tools/compress_options.h"
+#include "tools/table_options.h"
 
 namespace pbs2p::tools {
 
@@ -19,6 +20,7 @@ struct CompressJob {
     std::string dtype = "f32";  // of the dequantized weights written: f32 | f16 | bf16
     bool no_resume = false;     // ignore a checkpoint left by an interrupted run
     bool show_progress = true;  // a start line and a progress bar on stderr
+    TableTypeOptions tables;    // precision of the packed file's embedding and LM head
 };
 
 // Called after each compressed layer: (layers done, layers total, short status of the layer just done).

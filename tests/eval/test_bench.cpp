@@ -152,5 +152,32 @@ TEST(Bench, CliSyntheticJsonHasEveryFormAndRatios) {
     EXPECT_NE(status, 0);
 }
 
+// --profile: per-stage times of one more decode run; with one thread the calling thread's stage CPU times
+// add up to the process CPU time of that run.
+TEST(Bench, CliProfileAccountsForTheDecodeStep) {
+    int status = 0;
+    const std::string out = run_cli(
+        "bench --synthetic tiny --forms 4:8 -p 0 -n 8 -r 1 -t 1 --profile --head-type q8 --embedding-type q4 "
+        "--json",
+        status);
+    ASSERT_EQ(status, 0) << out;
+    const nlohmann::json j = nlohmann::json::parse(out);
+    ASSERT_EQ(j["results"].size(), 2u);
+    for (const auto& r : j["results"]) {
+        const auto& p = r.at("decode_profile_ms_per_token");
+        EXPECT_EQ(p["tokens"], 8);
+        EXPECT_GT(p["thread_cpu"]["head"].get<double>(), 0.0);
+        EXPECT_NEAR(p["thread_cpu_sum"].get<double>(), p["process_cpu_measured"].get<double>(),
+                    0.05 * p["process_cpu_measured"].get<double>() + 1e-3);
+        EXPECT_NEAR(p["wall_sum"].get<double>(), p["wall_measured"].get<double>(),
+                    0.05 * p["wall_measured"].get<double>() + 1e-3);
+    }
+    EXPECT_GT(j["results"][1]["decode_profile_ms_per_token"]["thread_cpu"]["ffn"].get<double>(), 0.0);
+    run_cli("bench --synthetic tiny --forms 4:8 -p 0 -n 0 -r 1 --profile", status);  // nothing to profile
+    EXPECT_NE(status, 0);
+    run_cli("bench --synthetic tiny --forms 4:8 -p 0 -n 2 -r 1 --head-type q5", status);
+    EXPECT_NE(status, 0);
+}
+
 }  // namespace
 }  // namespace pbs2p

@@ -1,6 +1,7 @@
 // Packed model file and layouts interchange file: round trips and one-line errors on bad input.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -109,6 +110,68 @@ TEST_F(PackedFileTest, TruncatedFileIsRejected) {
 TEST_F(PackedFileTest, VersionMismatchIsRejected) {
     rewrite_metadata([](auto& meta) { meta["format_version"] = "3"; });
     expect_error("version '3' is not supported");
+}
+
+TEST_F(PackedFileTest, FileWithoutTablesIsVersionOne) {
+    const PackedFile f = PackedFile::open(path_);
+    EXPECT_EQ(f.format_version(), 1);
+    EXPECT_TRUE(f.table_names().empty());
+    EXPECT_EQ(f.metadata().count("tables"), 0u);
+}
+
+// A file with a q8 embedding, a q4 head and an f32 table (stored as a plain tensor).
+class PackedFileTablesTest : public PackedFileTest {
+  protected:
+    void write_with_tables() {
+        std::map<std::string, PackedLayer> layers;
+        for (const auto& [name, l] : layouts_) layers[name] = encode_layer(l, name);
+        embedding_ = Matrix(9, 40);
+        head_ = Matrix(9, 40);
+        for (int64_t i = 0; i < embedding_.size(); ++i) {
+            embedding_.data[i] = std::sin(0.37f * i);
+            head_.data[i] = std::cos(0.11f * i);
+        }
+        std::map<std::string, WeightTable> tables;
+        tables["model.embed_tokens.weight"] = encode_table(embedding_.ptr(), 9, 40, TableType::q8, "e");
+        tables["lm_head.weight"] = encode_table(head_.ptr(), 9, 40, TableType::q4, "h");
+        tables["extra.weight"] = encode_table(head_.ptr(), 9, 40, TableType::f32, "x");
+        write_packed_file(path_, layers, {}, {}, tables);
+    }
+    Matrix embedding_, head_;
+};
+
+TEST_F(PackedFileTablesTest, TablesRoundTripAsVersionTwo) {
+    write_with_tables();
+    const PackedFile f = PackedFile::open(path_);
+    EXPECT_EQ(f.format_version(), 2);
+    ASSERT_EQ(f.table_names(), (std::vector<std::string>{"lm_head.weight", "model.embed_tokens.weight"}));
+    EXPECT_EQ(f.table_desc("lm_head.weight").type, TableType::q4);
+    const WeightTable e = f.load_table("model.embed_tokens.weight");
+    EXPECT_EQ(e.data, encode_table(embedding_.ptr(), 9, 40, TableType::q8, "e").data);
+    // The f32 table is an ordinary tensor, and tables are not "other" tensors.
+    EXPECT_EQ(f.other_tensor_names(), std::vector<std::string>{"extra.weight"});
+    EXPECT_EQ(f.tensors().tensor("extra.weight").dtype, DType::f32);
+}
+
+TEST_F(PackedFileTablesTest, BadTableDescriptorsAreRejected) {
+    write_with_tables();
+    rewrite_metadata([](auto& meta) {
+        auto d = nlohmann::json::parse(meta["tables"]);
+        d["lm_head.weight"]["cols"] = 64;  // still 2 blocks per row: the row count decides
+        d["lm_head.weight"]["rows"] = 10;
+        meta["tables"] = d.dump();
+    });
+    expect_error("tensor 'lm_head.weight' holds");
+    write_with_tables();
+    rewrite_metadata([](auto& meta) {
+        auto d = nlohmann::json::parse(meta["tables"]);
+        d["lm_head.weight"]["type"] = "q5";
+        meta["tables"] = d.dump();
+    });
+    expect_error("table 'lm_head.weight'");
+    write_with_tables();
+    rewrite_metadata([](auto& meta) { meta["format_version"] = "1"; });
+    expect_error("'tables' needs format version 2");
 }
 
 TEST_F(PackedFileTest, WrongFormatIsRejected) {
