@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/half.h"
 
@@ -360,6 +361,11 @@ struct SafetensorsReader::Impl {
         for (const auto& [name, shard] : weight_map->items()) {
             PBS2P_CHECK(shard.is_string(), "{}: weight_map entry for tensor '{}' is not a file name",
                         index_path, name);
+            // Shards sit beside the index: a path (or "..") could make a hostile index open any file.
+            const std::string file = shard.get<std::string>();
+            PBS2P_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos,
+                        "{}: weight_map entry for tensor '{}' names '{}', not a file beside the index",
+                        index_path, name, printable(file));
             shards[shard.get<std::string>()].push_back(name);
         }
         const fs::path dir = fs::path(index_path).parent_path();
@@ -516,52 +522,6 @@ void validate_for_writing(const std::string& path, const std::vector<const Tenso
     }
 }
 
-// An open file descriptor that is closed (and its temp file removed) unless released.
-class TempFile {
-  public:
-    explicit TempFile(std::string path) : path_(std::move(path)) {
-        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        PBS2P_CHECK(fd_ >= 0, "{}: cannot create: {}", path_, std::strerror(errno));
-    }
-    ~TempFile() {
-        if (fd_ >= 0) ::close(fd_);
-        if (!committed_) ::unlink(path_.c_str());
-    }
-    void write(const void* data, size_t size) {
-        const char* p = static_cast<const char*>(data);
-        while (size > 0) {
-            ssize_t n = ::write(fd_, p, size);
-            if (n < 0 && errno == EINTR) continue;
-            PBS2P_CHECK(n > 0, "{}: write failed: {}", path_, std::strerror(errno));
-            p += n;
-            size -= static_cast<size_t>(n);
-        }
-    }
-    void commit_as(const std::string& final_path) {
-        PBS2P_CHECK(::fsync(fd_) == 0, "{}: fsync failed: {}", path_, std::strerror(errno));
-        const int rc = ::close(fd_);
-        fd_ = -1;
-        PBS2P_CHECK(rc == 0, "{}: close failed: {}", path_, std::strerror(errno));
-        PBS2P_CHECK(::rename(path_.c_str(), final_path.c_str()) == 0, "{}: cannot rename to {}: {}", path_,
-                    final_path, std::strerror(errno));
-        committed_ = true;
-    }
-
-  private:
-    std::string path_;
-    int fd_ = -1;
-    bool committed_ = false;
-};
-
-void fsync_directory(const std::string& dir, const std::string& path) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    PBS2P_CHECK(fd >= 0, "{}: cannot open directory {} to sync: {}", path, dir, std::strerror(errno));
-    const int rc = ::fsync(fd);
-    const int err = errno;
-    ::close(fd);
-    PBS2P_CHECK(rc == 0, "{}: fsync of directory {} failed: {}", path, dir, std::strerror(err));
-}
-
 }  // namespace
 
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
@@ -573,15 +533,12 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     validate_for_writing(path, sorted);
     const std::string header = build_header(path, sorted, metadata);
 
-    TempFile temp(fmt::format("{}.tmp-{}", path, ::getpid()));
+    AtomicFileWriter file(path);
     const uint64_t header_len = header.size();
-    temp.write(&header_len, 8);
-    temp.write(header.data(), header.size());
-    for (const TensorToWrite* t : sorted) temp.write(t->bytes.data(), t->bytes.size());
-    temp.commit_as(path);
-
-    std::string dir = fs::path(path).parent_path().string();
-    fsync_directory(dir.empty() ? "." : dir, path);
+    file.write(&header_len, 8);
+    file.write(header.data(), header.size());
+    for (const TensorToWrite* t : sorted) file.write(t->bytes.data(), t->bytes.size());
+    file.commit();
 }
 
 }  // namespace pbs2p
