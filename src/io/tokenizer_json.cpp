@@ -3,6 +3,7 @@
 //   metaspace:  normalizer Prepend("▁") + Replace(" ", "▁"), or pre_tokenizer Metaspace; byte_fallback.
 // A NFC normalizer is accepted and treated as the identity (inputs are expected to be NFC already).
 #include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,16 @@ std::vector<json> components(const json& node, const char* list_key) {
 std::string pattern_text(const json& pattern) {
     if (pattern.contains("Regex")) return pattern.at("Regex").get<std::string>();
     return pattern.at("String").get<std::string>();
+}
+
+// A token id from JSON: an integer below the vocabulary limit, checked before any conversion (a float such as
+// 6.7e48 converted to an integer is undefined behaviour).
+int32_t json_token_id(const json& value, const std::string& what) {
+    PBS2P_CHECK(value.is_number_integer(), "{}: token id {} is not an integer", what, value.dump());
+    const bool huge = value.is_number_unsigned() && value.get<uint64_t>() > uint64_t{INT64_MAX};
+    const int64_t id = huge ? INT64_MAX : value.get<int64_t>();
+    check_vocab_id(id, what);
+    return static_cast<int32_t>(id);
 }
 
 // A decimal token id used as a JSON key (tokenizer_config.json added_tokens_decoder).
@@ -152,8 +163,7 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, cons
     try {
         PBS2P_CHECK(vocab.is_object(), "{}: not a vocab.json (expected an object of token -> id)", vocab_path);
         for (const auto& [text, id] : vocab.items()) {
-            check_vocab_id(id.get<int64_t>(), fmt::format("{}: vocab entry '{}'", vocab_path, text));
-            const auto i = static_cast<int32_t>(id.get<int64_t>());
+            const int32_t i = json_token_id(id, fmt::format("{}: vocab entry '{}'", vocab_path, text));
             if (static_cast<size_t>(i) >= spec.tokens.size()) spec.tokens.resize(i + 1);
             spec.tokens[i] = text;
         }
@@ -198,8 +208,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const st
         spec.strip_leading_space = spec.mapping == TextMapping::metaspace && spec.prepend != PrependScheme::never;
 
         for (const auto& [text, id] : model.at("vocab").items()) {
-            check_vocab_id(id.get<int64_t>(), fmt::format("{}: vocab entry '{}'", path, text));
-            const auto i = static_cast<int32_t>(id.get<int64_t>());
+            const int32_t i = json_token_id(id, fmt::format("{}: vocab entry '{}'", path, text));
             if (static_cast<size_t>(i) >= spec.tokens.size()) spec.tokens.resize(i + 1);
             spec.tokens[i] = text;
         }
@@ -218,8 +227,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const st
         spec.ignore_merges = model.value("ignore_merges", false);
 
         for (const json& a : root.value("added_tokens", json::array())) {
-            check_vocab_id(a.at("id").get<int64_t>(), fmt::format("{}: added token", path));
-            spec.added.push_back({a.at("id").get<int32_t>(), a.at("content").get<std::string>(), a.value("special", false)});
+            const int32_t id = json_token_id(a.at("id"), fmt::format("{}: added token", path));
+            spec.added.push_back({id, a.at("content").get<std::string>(), a.value("special", false)});
         }
         const json unk = model.value("unk_token", json());
         if (unk.is_string()) spec.unk_id = token_id_of(spec, unk.get<std::string>());

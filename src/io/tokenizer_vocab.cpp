@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <filesystem>
 #include <queue>
 #include <unordered_map>
@@ -223,8 +224,10 @@ private:
             return out;
         }
         if (token.size() == 6 && token.compare(0, 3, "<0x") == 0 && token[5] == '>') {
-            const int b = std::stoi(token.substr(3, 2), nullptr, 16);
-            if (byte_token_text(b) == token) return std::string(1, static_cast<char>(b));
+            int b = -1;  // "<0xQ9>" is an ordinary token, not a byte
+            const auto [end, err] = std::from_chars(token.data() + 3, token.data() + 5, b, 16);
+            if (err == std::errc() && end == token.data() + 5 && byte_token_text(b) == token)
+                return std::string(1, static_cast<char>(b));
         }
         for (size_t pos = 0; pos < token.size();) {
             if (token.compare(pos, metaspace.size(), metaspace) == 0) {

@@ -104,6 +104,15 @@ TEST(InputLimits, TokenizerClaimingAHugeVocabularyIsRefused) {
     }
 }
 
+// Found by fuzzing: a float id (converting 6.7e48 to an integer is undefined behaviour) is refused as such.
+TEST(InputLimits, TokenizerWithAFloatTokenIdIsRefused) {
+    ScratchDir dir;
+    const std::string path = dir.file("tokenizer.json");
+    const std::string text = R"({"model": {"type": "BPE", "vocab": {"a": 6.66667e48}, "merges": []}})";
+    write_bytes(path, Bytes(text.begin(), text.end()));
+    expect_error_mentioning([&] { load_tokenizer(path); }, {path, "vocab entry 'a'", "is not an integer"});
+}
+
 // GGUF: counts and string lengths are checked against what the file can hold before anything is read.
 TEST(InputLimits, GgufClaimingGigabytesIsRefused) {
     ScratchDir dir;
