@@ -13,6 +13,13 @@
 namespace fs = std::filesystem;
 using pbs2p::fuzz::FuzzTarget;
 
+namespace pbs2p::fuzz {
+// Test names and messages show the target's name rather than its bytes.
+void PrintTo(const FuzzTarget& target, std::ostream* os) {
+    *os << target.name;
+}
+}  // namespace pbs2p::fuzz
+
 namespace {
 
 const fs::path kFuzzDir = fs::path(PBS2P_SOURCE_DIR) / "fuzz";
