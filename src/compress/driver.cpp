@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "compress/cfs.h"
+#include "core/atomic_file.h"
 #include "core/blas.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -126,19 +127,6 @@ struct Checkpoint {
     nlohmann::json state;
 };
 
-void write_text_atomically(const fs::path& path, const std::string& text) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        PBS2P_CHECK(out.good(), "{}: cannot write", tmp.string());
-        out << text;
-        out.flush();
-        PBS2P_CHECK(out.good(), "{}: write failed", tmp.string());
-    }
-    fs::rename(tmp, path);
-}
-
 void save_block_checkpoint(const DriverOptions& options, int block, Model& model,
                            const std::map<std::string, BinaryLayout>& block_layouts,
                            const CompressionReport& report) {
@@ -159,7 +147,7 @@ void save_block_checkpoint(const DriverOptions& options, int block, Model& model
     state["checkpoint_version"] = checkpoint_version;
     state["fingerprint"] = options.fingerprint;
     state["completed_blocks"] = block + 1;
-    write_text_atomically(fs::path(options.checkpoint_dir) / "state.json", state.dump(1));
+    write_file_atomically((fs::path(options.checkpoint_dir) / "state.json").string(), state.dump(1));
 }
 
 Checkpoint load_checkpoint(const DriverOptions& options) {

@@ -1,5 +1,7 @@
 #include "eval/text.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -9,7 +11,7 @@ namespace pbs2p {
 
 std::string read_text_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    PBS2P_CHECK(in, "{}: cannot open text file", path);
+    PBS2P_CHECK(in, "{}: cannot open text file: {}", path, std::strerror(errno));
     std::ostringstream buffer;
     buffer << in.rdbuf();
     PBS2P_CHECK(!in.bad(), "{}: read error", path);

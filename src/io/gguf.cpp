@@ -17,6 +17,10 @@ namespace pbs2p {
 namespace {
 
 constexpr int max_array_depth = 8;
+// Limits on what a header may claim (the real files' metadata is far below them): a GGUF holding gigabytes of
+// weights could otherwise make one key allocate gigabytes before the claim is found out.
+constexpr uint64_t kMaxStringBytes = 64ull << 20;
+constexpr uint64_t kMaxArrayLength = 1ull << 24;
 
 // Bounds-checked sequential reader over an input stream of known size.
 class Reader {
@@ -51,6 +55,9 @@ class Reader {
         PBS2P_CHECK(n <= remaining(),
                     "{}: truncated GGUF file: string of {} bytes in {} at offset {} exceeds the file", path_,
                     n, item_, pos_);
+        PBS2P_CHECK(n <= kMaxStringBytes,
+                    "{}: string of {} bytes in {} at offset {} exceeds the limit of {} (kMaxStringBytes)",
+                    path_, n, item_, pos_, kMaxStringBytes);
         std::string s(n, '\0');
         bytes(s.data(), n);
         return s;
@@ -157,6 +164,9 @@ GgufValue read_value(Reader& r, GgufType type, int depth) {
     if (count > r.remaining() / min_size(v.element_type))
         r.invalid(fmt::format("truncated GGUF file: array of {} {} exceeds the file", count,
                               gguf_type_name(v.element_type)));
+    if (count > kMaxArrayLength)
+        r.invalid(fmt::format("array of {} {} exceeds the limit of {} elements (kMaxArrayLength)", count,
+                              gguf_type_name(v.element_type), kMaxArrayLength));
     GgufValue item;
     for (uint64_t i = 0; i < count; ++i) {
         if (v.element_type == GgufType::string) {

@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 static_assert(std::endian::native == std::endian::little, "GGUF writer assumes a little-endian host");
 
@@ -226,7 +226,7 @@ std::string GgufWriter::header() const {
 
 void GgufWriter::write() {
     const std::string head = header();
-    AtomicFile file(path_);
+    AtomicFileWriter file(path_);
     file.write(head.data(), head.size());
     std::vector<uint8_t> bytes;
     for (const Tensor& t : tensors_) {
@@ -236,7 +236,8 @@ void GgufWriter::write() {
                     "{}: GGUF tensor '{}' has {} bytes of data but {} {} needs {}", path_, t.name,
                     bytes.size(), ggml_type_info(t.type).name, fmt::join(t.shape, "x"), t.nbytes);
         file.write(bytes.data(), bytes.size());
-        file.write_zeros(pad_to_alignment(bytes.size()) - bytes.size());
+        const std::vector<uint8_t> zeros(pad_to_alignment(bytes.size()) - bytes.size(), 0);
+        file.write(zeros.data(), zeros.size());
     }
     file.commit();
 }

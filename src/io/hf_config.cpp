@@ -1,9 +1,10 @@
 #include "io/hf_config.h"
 
-#include <nlohmann/json.hpp>
-
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -153,18 +154,35 @@ void parse_opt(const Reader& r, ModelConfig& c) {
     c.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
 }
 
+// One row per size a config gives: it must be positive and at most the limit, checked before any tensor
+// of that size is allocated.
+struct SizeRow {
+    const char* key;
+    int64_t ModelConfig::*field;
+    int64_t limit;
+};
+constexpr SizeRow kSizes[] = {
+    {"vocab_size", &ModelConfig::vocab_size, config_limits::kMaxVocabSize},
+    {"hidden_size", &ModelConfig::hidden_size, config_limits::kMaxHiddenSize},
+    {"intermediate size", &ModelConfig::intermediate_size, config_limits::kMaxIntermediateSize},
+    {"num_hidden_layers", &ModelConfig::num_layers, config_limits::kMaxLayers},
+    {"num_attention_heads", &ModelConfig::num_heads, config_limits::kMaxHeads},
+    {"num_key_value_heads", &ModelConfig::num_kv_heads, config_limits::kMaxHeads},
+    {"head_dim", &ModelConfig::head_dim, config_limits::kMaxHeadDim},
+    {"max_position_embeddings", &ModelConfig::max_position_embeddings, config_limits::kMaxPositions},
+    {"word_embed_proj_dim", &ModelConfig::embed_dim, config_limits::kMaxHiddenSize},
+};
+
 void validate(const ModelConfig& c, const std::string& source) {
-    auto positive = [&](int64_t v, const char* what) {
-        PBS2P_CHECK(v > 0, "{}: {} must be positive (got {})", source, what, v);
-    };
-    positive(c.vocab_size, "vocab_size");
-    positive(c.hidden_size, "hidden_size");
-    positive(c.intermediate_size, "intermediate size");
-    positive(c.num_layers, "num_hidden_layers");
-    positive(c.num_kv_heads, "num_key_value_heads");
-    positive(c.head_dim, "head_dim");
-    positive(c.max_position_embeddings, "max_position_embeddings");
-    positive(c.embed_dim, "word_embed_proj_dim");
+    for (const SizeRow& row : kSizes) {
+        const int64_t v = c.*row.field;
+        PBS2P_CHECK(v > 0, "{}: {} must be positive (got {})", source, row.key, v);
+        PBS2P_CHECK(v <= row.limit, "{}: {} = {} exceeds the limit of {} (config_limits in io/hf_config.h)",
+                    source, row.key, v, row.limit);
+    }
+    PBS2P_CHECK(c.sliding_window >= 0 && c.sliding_window <= config_limits::kMaxPositions,
+                "{}: sliding_window = {} is outside [0, {}]", source, c.sliding_window,
+                config_limits::kMaxPositions);
     PBS2P_CHECK(c.num_heads % c.num_kv_heads == 0,
                 "{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})", source, c.num_heads,
                 c.num_kv_heads);
@@ -235,8 +253,13 @@ ModelConfig parse_hf_config(const nlohmann::json& j, const std::string& source) 
 ModelConfig load_hf_config(const std::string& path) {
     std::filesystem::path p(path);
     if (std::filesystem::is_directory(p)) p /= "config.json";
-    std::ifstream in(p);
-    PBS2P_CHECK(in, "{}: cannot open config", p.string());
+    std::ifstream in(p, std::ios::binary);
+    PBS2P_CHECK(in, "{}: cannot open config: {}", p.string(), std::strerror(errno));
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(p, ec);
+    PBS2P_CHECK(ec || bytes <= config_limits::kMaxConfigBytes,
+                "{}: {} bytes exceeds the limit of {} for a config file (config_limits in io/hf_config.h)",
+                p.string(), bytes, config_limits::kMaxConfigBytes);
     json j;
     try {
         j = json::parse(in);

@@ -10,6 +10,19 @@
 
 namespace pbs2p {
 
+// Largest sizes accepted from a config.json, well above every published model of the supported families;
+// a config beyond them is refused, naming the limit, before anything is allocated for it.
+namespace config_limits {
+inline constexpr int64_t kMaxConfigBytes = 16ll << 20;  // the file itself
+inline constexpr int64_t kMaxVocabSize = 1ll << 22;
+inline constexpr int64_t kMaxHiddenSize = 1ll << 16;
+inline constexpr int64_t kMaxIntermediateSize = 1ll << 18;
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxHeadDim = 1024;
+inline constexpr int64_t kMaxPositions = 1ll << 24;
+}  // namespace config_limits
+
 enum class ModelFamily { llama, opt };
 enum class NormKind { rms, layer };
 enum class Activation { silu, relu };

@@ -18,9 +18,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/half.h"
-#include "io/atomic_file.h"
 
 namespace pbs2p {
 
@@ -361,6 +361,11 @@ struct SafetensorsReader::Impl {
         for (const auto& [name, shard] : weight_map->items()) {
             PBS2P_CHECK(shard.is_string(), "{}: weight_map entry for tensor '{}' is not a file name",
                         index_path, name);
+            // Shards sit beside the index: a path (or "..") could make a hostile index open any file.
+            const std::string file = shard.get<std::string>();
+            PBS2P_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos,
+                        "{}: weight_map entry for tensor '{}' names '{}', not a file beside the index",
+                        index_path, name, printable(file));
             shards[shard.get<std::string>()].push_back(name);
         }
         const fs::path dir = fs::path(index_path).parent_path();
@@ -528,7 +533,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     validate_for_writing(path, sorted);
     const std::string header = build_header(path, sorted, metadata);
 
-    AtomicFile file(path);
+    AtomicFileWriter file(path);
     const uint64_t header_len = header.size();
     file.write(&header_len, 8);
     file.write(header.data(), header.size());

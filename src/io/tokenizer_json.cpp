@@ -2,6 +2,8 @@
 //   byte-level: pre_tokenizer ByteLevel(use_regex) or Split(regex) + ByteLevel; decoder ByteLevel.
 //   metaspace:  normalizer Prepend("▁") + Replace(" ", "▁"), or pre_tokenizer Metaspace; byte_fallback.
 // A NFC normalizer is accepted and treated as the identity (inputs are expected to be NFC already).
+#include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,7 @@ using nlohmann::json;
 json read_json(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     PBS2P_CHECK(in, "{}: cannot open", path);
+    check_tokenizer_file_size(path);
     try {
         return json::parse(in);
     } catch (const json::exception& e) {
@@ -33,6 +36,25 @@ std::vector<json> components(const json& node, const char* list_key) {
 std::string pattern_text(const json& pattern) {
     if (pattern.contains("Regex")) return pattern.at("Regex").get<std::string>();
     return pattern.at("String").get<std::string>();
+}
+
+// A token id from JSON: an integer below the vocabulary limit, checked before any conversion (a float such as
+// 6.7e48 converted to an integer is undefined behaviour).
+int32_t json_token_id(const json& value, const std::string& what) {
+    PBS2P_CHECK(value.is_number_integer(), "{}: token id {} is not an integer", what, value.dump());
+    const bool huge = value.is_number_unsigned() && value.get<uint64_t>() > uint64_t{INT64_MAX};
+    const int64_t id = huge ? INT64_MAX : value.get<int64_t>();
+    check_vocab_id(id, what);
+    return static_cast<int32_t>(id);
+}
+
+// A decimal token id used as a JSON key (tokenizer_config.json added_tokens_decoder).
+int64_t parse_token_id(const std::string& text) {
+    int64_t id = -1;
+    const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), id);
+    PBS2P_CHECK(err == std::errc() && end == text.data() + text.size() && !text.empty(),
+                "tokenizer_config.json: added_tokens_decoder key '{}' is not a token id", text);
+    return id;
 }
 
 // Token text from a tokenizer_config.json field: "text" or {"content": "text"}.
@@ -105,8 +127,12 @@ int32_t token_id_of(const VocabSpec& spec, const std::string& text) {
 // Added tokens and BOS/EOS of a byte-level vocabulary from tokenizer_config.json (GPT-2/OPT layout).
 void read_config_tokens(const json& config, VocabSpec& spec, bool add_bos_default) {
     if (config.contains("added_tokens_decoder") && config.at("added_tokens_decoder").is_object()) {
-        for (const auto& [id, token] : config.at("added_tokens_decoder").items())
-            spec.added.push_back({std::stoi(id), token.at("content").get<std::string>(), token.value("special", false)});
+        for (const auto& [id, token] : config.at("added_tokens_decoder").items()) {
+            const int64_t value = parse_token_id(id);
+            check_vocab_id(value, "tokenizer_config.json added_tokens_decoder");
+            spec.added.push_back({static_cast<int32_t>(value), token.at("content").get<std::string>(),
+                                  token.value("special", false)});
+        }
     }
     bool add_bos = add_bos_default;
     if (config.contains("add_bos_token") && config.at("add_bos_token").is_boolean())
@@ -137,8 +163,7 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, cons
     try {
         PBS2P_CHECK(vocab.is_object(), "{}: not a vocab.json (expected an object of token -> id)", vocab_path);
         for (const auto& [text, id] : vocab.items()) {
-            const int32_t i = id.get<int32_t>();
-            PBS2P_CHECK(i >= 0 && i < (1 << 24), "{}: vocab id {} of '{}' out of range", vocab_path, i, text);
+            const int32_t i = json_token_id(id, fmt::format("{}: vocab entry '{}'", vocab_path, text));
             if (static_cast<size_t>(i) >= spec.tokens.size()) spec.tokens.resize(i + 1);
             spec.tokens[i] = text;
         }
@@ -148,6 +173,7 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, cons
     }
     std::ifstream in(merges_path, std::ios::binary);
     PBS2P_CHECK(in, "{}: cannot open", merges_path);
+    check_tokenizer_file_size(merges_path);
     for (std::string line; std::getline(in, line);) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty() || line.rfind("#version", 0) == 0) continue;
@@ -182,8 +208,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const st
         spec.strip_leading_space = spec.mapping == TextMapping::metaspace && spec.prepend != PrependScheme::never;
 
         for (const auto& [text, id] : model.at("vocab").items()) {
-            const int32_t i = id.get<int32_t>();
-            PBS2P_CHECK(i >= 0 && i < (1 << 24), "{}: vocab id {} of '{}' out of range", path, i, text);
+            const int32_t i = json_token_id(id, fmt::format("{}: vocab entry '{}'", path, text));
             if (static_cast<size_t>(i) >= spec.tokens.size()) spec.tokens.resize(i + 1);
             spec.tokens[i] = text;
         }
@@ -201,8 +226,10 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const st
         spec.fuse_unk = model.value("fuse_unk", false);
         spec.ignore_merges = model.value("ignore_merges", false);
 
-        for (const json& a : root.value("added_tokens", json::array()))
-            spec.added.push_back({a.at("id").get<int32_t>(), a.at("content").get<std::string>(), a.value("special", false)});
+        for (const json& a : root.value("added_tokens", json::array())) {
+            const int32_t id = json_token_id(a.at("id"), fmt::format("{}: added token", path));
+            spec.added.push_back({id, a.at("content").get<std::string>(), a.value("special", false)});
+        }
         const json unk = model.value("unk_token", json());
         if (unk.is_string()) spec.unk_id = token_id_of(spec, unk.get<std::string>());
 

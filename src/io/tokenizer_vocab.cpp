@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <filesystem>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -56,14 +58,38 @@ uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) |
 
 std::string byte_token_text(int b) { return fmt::format("<0x{:02X}>", b); }
 
+}  // namespace
+
+void check_vocab_id(int64_t id, const std::string& what) {
+    PBS2P_CHECK(id >= 0 && id < tokenizer_limits::kMaxVocabSize,
+                "{}: token id {} outside [0, {}) (tokenizer_limits::kMaxVocabSize)", what, id,
+                tokenizer_limits::kMaxVocabSize);
+}
+
+void check_tokenizer_file_size(const std::string& path) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    PBS2P_CHECK(ec || bytes <= static_cast<uintmax_t>(tokenizer_limits::kMaxFileBytes),
+                "{}: {} bytes exceeds the limit of {} for a tokenizer file (tokenizer_limits::kMaxFileBytes)",
+                path, bytes, tokenizer_limits::kMaxFileBytes);
+}
+
+namespace {
+
 class VocabTokenizer final : public Tokenizer {
 public:
     explicit VocabTokenizer(VocabSpec spec) : spec_(std::move(spec)) {
         const auto& tokens = spec_.tokens;
         for (size_t id = 0; id < tokens.size(); ++id)
             if (!tokens[id].empty()) token_ids_.insert_or_assign(tokens[id], static_cast<int32_t>(id));  // last wins, as llama.cpp
+        PBS2P_CHECK(tokens.size() <= static_cast<size_t>(tokenizer_limits::kMaxVocabSize),
+                    "{}: {} tokens exceed the limit of {} (tokenizer_limits::kMaxVocabSize)", spec_.source,
+                    tokens.size(), tokenizer_limits::kMaxVocabSize);
         int32_t size = static_cast<int32_t>(tokens.size());
-        for (const auto& a : spec_.added) size = std::max(size, a.id + 1);
+        for (const auto& a : spec_.added) {
+            check_vocab_id(a.id, fmt::format("{}: added token '{}'", spec_.source, a.content));
+            size = std::max(size, a.id + 1);
+        }
         vocab_size_ = size;
 
         if (spec_.rule == MergeRule::ranked_pairs) {
@@ -198,8 +224,10 @@ private:
             return out;
         }
         if (token.size() == 6 && token.compare(0, 3, "<0x") == 0 && token[5] == '>') {
-            const int b = std::stoi(token.substr(3, 2), nullptr, 16);
-            if (byte_token_text(b) == token) return std::string(1, static_cast<char>(b));
+            int b = -1;  // "<0xQ9>" is an ordinary token, not a byte
+            const auto [end, err] = std::from_chars(token.data() + 3, token.data() + 5, b, 16);
+            if (err == std::errc() && end == token.data() + 5 && byte_token_text(b) == token)
+                return std::string(1, static_cast<char>(b));
         }
         for (size_t pos = 0; pos < token.size();) {
             if (token.compare(pos, metaspace.size(), metaspace) == 0) {

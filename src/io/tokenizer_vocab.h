@@ -18,6 +18,18 @@
 
 namespace pbs2p {
 
+// Largest inputs the tokenizer loaders accept (every published vocabulary is far below them); beyond them a
+// file is refused, naming the limit, before its vocabulary is allocated.
+namespace tokenizer_limits {
+inline constexpr int64_t kMaxFileBytes = 512ll << 20;  // tokenizer.json, vocab.json, merges.txt
+inline constexpr int32_t kMaxVocabSize = 1 << 21;      // token ids, added tokens included
+}  // namespace tokenizer_limits
+
+// Throws pbs2p::Error when `id` is outside [0, kMaxVocabSize); `what` names the file and the token.
+void check_vocab_id(int64_t id, const std::string& what);
+// Throws pbs2p::Error when the file at `path` is larger than kMaxFileBytes.
+void check_tokenizer_file_size(const std::string& path);
+
 // Pre-tokenizer patterns implemented by hand (see tokenizer_pretokenize.cpp for the regexes).
 enum class PreTokenizer { none, gpt2, llama3, qwen2 };
 const char* pre_tokenizer_name(PreTokenizer kind);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <initializer_list>
 
+#include "core/atomic_file.h"
 #include "core/blas.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -682,8 +683,7 @@ void Model::save(const std::string& out_dir, const std::string& source_dir, DTyp
     for (const char* file : copied) {
         fs::path from = fs::path(source_dir) / file;
         if (!fs::exists(from)) continue;
-        fs::copy_file(from, fs::path(out_dir) / file, fs::copy_options::overwrite_existing, ec);
-        PBS2P_CHECK(!ec, "{}: cannot copy to {}: {}", from.string(), out_dir, ec.message());
+        copy_file_atomically(from.string(), (fs::path(out_dir) / file).string());
     }
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 #include <xxhash.h>
 
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -43,19 +44,32 @@ std::vector<uint16_t> stored_scales(const PackedLayer& layer) {
     return out;
 }
 
+// An integer field of a descriptor; floats are refused before any conversion (out of range they are UB).
+int64_t integer_field(const json& j, const char* key, const std::string& what) {
+    PBS2P_CHECK(j.is_object() && j.contains(key) && j.at(key).is_number_integer(),
+                "{}: malformed descriptor ('{}' is missing or not an integer)", what, key);
+    const json& v = j.at(key);
+    return v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX} ? INT64_MAX : v.get<int64_t>();
+}
+
+// An int-sized field (N, M, code width): out-of-range values become -1, which validation refuses.
+int small_field(const json& j, const char* key, const std::string& what) {
+    const int64_t v = integer_field(j, key, what);
+    return v >= INT32_MIN && v <= INT32_MAX ? static_cast<int>(v) : -1;
+}
+
 PackedLayerDesc desc_from_json(const json& j, const std::string& what) {
     PackedLayerDesc d;
-    try {
-        d.code = j.value("code", std::string("nm"));
-        d.rows = j.at("rows").get<int64_t>();
-        d.cols = j.at("cols").get<int64_t>();
-        d.n_keep = j.at("n_keep").get<int>();
-        d.m_group = j.at("m_group").get<int>();
-        d.scale_group = j.at("scale_group").get<int64_t>();
-        d.code_bits = j.at("code_bits").get<int>();
-    } catch (const json::exception& e) {
-        fail("{}: malformed descriptor ({})", what, e.what());
+    if (j.contains("code")) {
+        PBS2P_CHECK(j.at("code").is_string(), "{}: descriptor field 'code' must be a string", what);
+        d.code = j.at("code").get<std::string>();
     }
+    d.rows = integer_field(j, "rows", what);
+    d.cols = integer_field(j, "cols", what);
+    d.n_keep = small_field(j, "n_keep", what);
+    d.m_group = small_field(j, "m_group", what);
+    d.scale_group = integer_field(j, "scale_group", what);
+    d.code_bits = small_field(j, "code_bits", what);
     validate_desc(d, what);
     return d;
 }
@@ -351,14 +365,14 @@ std::map<std::string, BinaryLayout> read_layouts(const std::string& path) {
                     "{}: '{}.keep' must be U8 [rows, cols]", path, name);
         l.rows = keep.shape[0];
         l.cols = keep.shape[1];
-        try {
-            l.code = j.value("code", std::string("nm"));
-            l.n_keep = j.at("n_keep").get<int>();
-            l.m_group = j.at("m_group").get<int>();
-            l.scale_group = j.at("scale_group").get<int64_t>();
-        } catch (const json::exception& e) {
-            fail("{}: malformed layout descriptor '{}' ({})", path, name, e.what());
+        const std::string what = fmt::format("{}: layout '{}'", path, name);
+        if (j.contains("code")) {
+            PBS2P_CHECK(j.at("code").is_string(), "{}: field 'code' must be a string", what);
+            l.code = j.at("code").get<std::string>();
         }
+        l.n_keep = small_field(j, "n_keep", what);
+        l.m_group = small_field(j, "m_group", what);
+        l.scale_group = integer_field(j, "scale_group", what);
         desc_for(l, fmt::format("{}: layout '{}'", path, name));
         const TensorInfo& sign = checked_tensor(reader, name + ".sign", DType::u8, l.rows * l.cols, path);
         l.keep.assign(keep.data, keep.data + keep.nbytes);

@@ -90,6 +90,9 @@ int64_t PackedLayerDesc::code_bytes() const {
 void validate_desc(const PackedLayerDesc& d, const std::string& what) {
     PBS2P_CHECK(d.rows >= 1 && d.cols >= 1 && d.rows <= (int64_t{1} << 31) && d.cols <= (int64_t{1} << 31),
                 "{}: invalid shape {}x{}", what, d.rows, d.cols);
+    // Sizes derived from the shape (code bits, scale counts) must fit in 64 bits.
+    PBS2P_CHECK(d.rows * d.cols <= (int64_t{1} << 40),
+                "{}: shape {}x{} exceeds the limit of 2^40 weights per layer", what, d.rows, d.cols);
     PBS2P_CHECK(d.cols % kPackedGroup == 0, "{}: {} columns is not a multiple of 8", what, d.cols);
     PBS2P_CHECK(
         d.scale_group >= kPackedGroup && d.scale_group % kPackedGroup == 0 && d.cols % d.scale_group == 0,

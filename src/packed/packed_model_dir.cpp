@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "packed/packed_file.h"
 
@@ -17,7 +18,7 @@ const char* const kSideFiles[] = {"config.json",           "generation_config.js
 
 void copy_side_files(const fs::path& from, const fs::path& to) {
     for (const char* name : kSideFiles)
-        if (fs::exists(from / name)) fs::copy_file(from / name, to / name, fs::copy_options::overwrite_existing);
+        if (fs::exists(from / name)) copy_file_atomically((from / name).string(), (to / name).string());
 }
 
 bool has_model_tensors(const fs::path& dir) {

@@ -1,7 +1,8 @@
 // `pbs2p compress MODEL --method M --nm N:M --calib FILE -o OUT`: compresses every decoder linear layer
 // and writes OUT/ in Hugging Face layout (dequantized weights), the packed form for binary N:M methods,
 // and report.json. Completed blocks are checkpointed in OUT/.checkpoint: rerunning the same command
-// after a crash or Ctrl-C resumes and gives byte-identical files.
+// after a crash or Ctrl-C resumes and gives byte-identical files. OUT/.lock keeps a second run out; outputs
+// are written to OUT/.staging and renamed into place only once all of them are complete.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "compress/driver.h"
+#include "core/interrupt.h"
 #include "tools/command.h"
 #include "tools/compress_job.h"
 #include "tools/compress_options.h"
@@ -29,6 +31,7 @@ int run(CompressJob& job, const CommonOptions& common) {
     apply_common_options(common);
     finalize_compress_options(job.compress);
     job.show_progress = !common.json;
+    install_interrupt_handlers();
     nlohmann::json out;
     try {
         out = run_compress_job(job);
@@ -36,6 +39,10 @@ int run(CompressJob& job, const CommonOptions& common) {
         fmt::print(stderr, "\npbs2p: {}; rerun the same command to resume from {}\n", e.what(),
                    checkpoint_directory(job));
         return 3;
+    } catch (const Interrupted& e) {
+        fmt::print(stderr, "\npbs2p: {}; completed blocks are kept in {}: rerun the same command to resume\n",
+                   e.what(), checkpoint_directory(job));
+        return kInterruptedExitCode;
     }
     if (common.json) {
         fmt::print("{}\n", out.dump());

@@ -4,12 +4,15 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
+#include <memory>
 
 #include "compress/calibration.h"
 #include "compress/driver.h"
+#include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/memory.h"
 #include "core/progress.h"
 #include "eval/text.h"
@@ -49,17 +52,54 @@ std::string run_fingerprint(const CompressJob& job, const CalibrationSet& calibr
     return fmt::format("{:016x}", h);
 }
 
+std::string checkpoint_directory_of(const std::string& out_dir) { return (fs::path(out_dir) / ".checkpoint").string(); }
+
+
+// The output folder: created, locked against a second writer, cleared of what a killed run left behind.
+struct OutputFolder {
+    fs::path dir, checkpoint, staging;
+    std::unique_ptr<DirectoryLock> lock;
+
+    OutputFolder(const std::string& out_dir, const std::string& checkpoint_dir)
+        : dir(out_dir), checkpoint(checkpoint_dir), staging(dir / ".staging") {
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        PBS2P_CHECK(!ec && fs::is_directory(dir), "{}: cannot create the output folder: {}", out_dir,
+                    ec ? ec.message() : "a file of that name exists");
+        lock = std::make_unique<DirectoryLock>(out_dir, "pbs2p compress");
+        remove_stale_temporaries(dir.string());
+        fs::remove_all(staging, ec);
+        PBS2P_CHECK(!ec, "{}: cannot clear {}: {}", out_dir, staging.string(), ec.message());
+    }
+    // Whatever was staged but not published (a full disk, an error, an interrupt) is freed; the checkpoint
+    // and the outputs of an earlier run stay.
+    ~OutputFolder() {
+        std::error_code ec;
+        fs::remove_all(staging, ec);
+    }
+
+    // Moves every finished file from the staging folder onto its final name (renames only: nothing can fail
+    // for lack of space once the files are written).
+    void publish() const {
+        std::vector<fs::path> files;
+        for (const auto& entry : fs::directory_iterator(staging))
+            if (entry.is_regular_file()) files.push_back(entry.path());
+        for (const fs::path& file : files) rename_durably(file.string(), (dir / file.filename()).string());
+    }
+};
+
 }  // namespace
 
-std::string checkpoint_directory(const CompressJob& job) {
-    return (fs::path(job.out_dir) / ".checkpoint").string();
-}
+std::string checkpoint_directory(const CompressJob& job) { return checkpoint_directory_of(job.out_dir); }
 
 nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobProgress& progress) {
     CompressJob job = requested;  // the recipe of --recipe / --bits-budget is resolved on the model below
     const DType dtype = parse_dtype(job.dtype);
     const auto wall_start = std::chrono::steady_clock::now();
 
+    // Cheap checks first: the output folder and the calibration file, before the model is loaded.
+    OutputFolder out_folder(job.out_dir, checkpoint_directory(job));
+    const std::string calib_text = read_text_file(job.compress.calib_path);
     Model model = Model::load(job.model_dir);
     resolve_code_allocation(job.compress, model);
     // Every layer must accept the options before any calibration work starts.
@@ -71,19 +111,18 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
         }
     }
     auto tokenizer = load_tokenizer(job.model_dir);
-    const std::string calib_text = read_text_file(job.compress.calib_path);
     const std::vector<int32_t> stream = tokenizer->encode(calib_text, true);
     const int64_t seq =
         window_length_or_default(job.compress.calib_seq, model.config().max_position_embeddings);
     const CalibrationSet calibration = sample_calibration(stream, job.compress.calib_windows, seq,
                                                           job.compress.seed, job.compress.calib_path);
 
-    fs::create_directories(job.out_dir);
     DriverOptions driver = job.compress.driver;
     driver.fingerprint = run_fingerprint(job, calibration);
-    const fs::path checkpoint = checkpoint_directory(job);
+    const fs::path checkpoint = out_folder.checkpoint;
     if (job.no_resume) fs::remove_all(checkpoint);
     fs::create_directories(checkpoint);
+    remove_stale_temporaries(checkpoint.string());
     driver.checkpoint_dir = checkpoint.string();
 
     if (job.show_progress)
@@ -100,23 +139,26 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
                                                    r.name.substr(r.name.rfind('.') + 1), r.stats.rel_error);
             bar.update(done, status);
             if (progress) progress(done, total, status);
+            throw_if_interrupted(fmt::format("after layer {}", r.name));
         });
     bar.finish();
 
+    // Everything goes to OUT/.staging first; only complete files are moved to their final names.
+    const fs::path& staging = out_folder.staging;
+    fs::create_directories(staging);
     std::map<std::string, std::string> metadata = {
         {"pbs2p.method", driver.layer.method}, {"pbs2p.options", compress_options_to_json(driver).dump()}};
-    model.save(job.out_dir, job.model_dir, dtype, metadata);
+    model.save(staging.string(), job.model_dir, dtype, metadata);
     const bool packable = !layouts.empty() && layouts.size() == report.layers.size();
     PackSummary packed;
     if (packable) {
         // The packed file is built from the structured layouts; the interchange file is not kept.
-        const fs::path layouts_path = fs::path(job.out_dir) / kLayoutsFileName;
+        const fs::path layouts_path = staging / kLayoutsFileName;
         write_layouts(layouts_path.string(), layouts);
-        const fs::path staging = fs::path(job.out_dir) / ".pack";
-        fs::remove_all(staging);
-        packed = pack_model_dir(job.out_dir, staging.string(), job.tables.types());
-        fs::rename(staging / kPackedModelFileName, fs::path(job.out_dir) / kPackedModelFileName);
-        fs::remove_all(staging);
+        const fs::path pack_dir = staging / ".pack";
+        packed = pack_model_dir(staging.string(), pack_dir.string(), job.tables.types());
+        rename_durably((pack_dir / kPackedModelFileName).string(), (staging / kPackedModelFileName).string());
+        fs::remove_all(pack_dir);
         fs::remove(layouts_path);
     }
 
@@ -138,10 +180,13 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
         out["packed_bits_per_parameter"] = packed.bits_per_parameter();
         out["packed_summary"] = pack_summary_json(packed);
     }
-    {
-        std::ofstream file(fs::path(job.out_dir) / "report.json");
-        file << out.dump(1) << "\n";
-    }
+    write_file_atomically((staging / "report.json").string(), out.dump(1) + "\n");
+    if (interrupt_requested())
+        throw Interrupted(fmt::format("interrupted before the outputs were published; every block is kept in {}",
+                                      checkpoint.string()));
+    out_folder.publish();
+    // state.json first: a checkpoint whose block files are half removed must not look resumable.
+    fs::remove(checkpoint / "state.json");
     fs::remove_all(checkpoint);
     return out;
 }

@@ -1,9 +1,11 @@
 // pbs2p command-line entry point: dispatches to the registered subcommands.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/progress.h"
 #include "core/threads.h"
 #include "tools/command.h"
@@ -30,6 +32,8 @@ void apply_common_options(const CommonOptions& options) {
 
 int main(int argc, char** argv) {
     using namespace pbs2p::tools;
+    // A write past `ulimit -f` then fails with EFBIG and a one-line error instead of killing the process.
+    std::signal(SIGXFSZ, SIG_IGN);
     CLI::App app{
         "pbs2p: compress LLMs to sub-1-bit weights (binarization + N:M pruning) and run them fast on CPUs"};
     app.require_subcommand(1);
@@ -49,6 +53,9 @@ int main(int argc, char** argv) {
     }
     try {
         return action ? action() : 0;
+    } catch (const pbs2p::Interrupted& e) {
+        std::fprintf(stderr, "\npbs2p: %s\n", e.what());
+        return pbs2p::kInterruptedExitCode;
     } catch (const pbs2p::Error& e) {
         std::fprintf(stderr, "pbs2p: error: %s\n", e.what());
         return 1;
