@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 TEST(ExperimentSmoke, QuickRunWritesResultsReportAndPlots) {
     const fs::path root = PBS2P_SOURCE_DIR;
     const fs::path model = root / "models" / "ref-llama";
-    if (!fs::exists(model / "model.safetensors")) GTEST_SKIP() << "models/ref-llama is not present";
+    ASSERT_TRUE(fs::exists(model / "model.safetensors")) << "models/ref-llama belongs to the checkout";
     const fs::path out = fs::temp_directory_path() / "pbs2p-test-experiment-smoke";
     fs::remove_all(out);
     const std::string command = std::string(PBS2P_BINARY) + " experiment " + model.string() + " --calib " +
