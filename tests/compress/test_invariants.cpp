@@ -282,6 +282,27 @@ TEST(Pbs2p, BackbonesAndVariantsKeepTheStructure) {
         }
 }
 
+// The backbones without a layout against the forms they extend, at the same 4:8 mask rule: row x column
+// scales (arb-rc) fit better than one (alpha, mu) per row (arb); the salient structure (a second binary
+// plane on salient columns, two groups for the rest) fits better still, and better than STBLLM, whose
+// structure it shares but whose groups are BRAQ fits without SPBO.
+TEST(Pbs2p, RicherBackbonesLowerTheErrorOfThePlainOnes) {
+    for (uint64_t seed : {13, 5, 41})
+        for (double outliers : {1.0, 2.0}) {
+            auto l = make_layer(16, 128, seed, -1, 0, outliers);
+            auto error = [&](const char* method, const char* backbone) {
+                CompressOptions o = opts(method);
+                o.backbone = backbone;
+                return compress_layer(l.w, l.h, o).stats.rel_error;
+            };
+            const double arb = error("pbs2p", "arb"), rc = error("pbs2p", "arb-rc");
+            const double salient = error("pbs2p", "salient"), stbllm = error("stbllm", "arb");
+            EXPECT_LT(rc, 0.92 * arb) << seed << " " << outliers;
+            EXPECT_LT(salient, 0.9 * rc) << seed << " " << outliers;
+            EXPECT_LT(salient, 0.9 * stbllm) << seed << " " << outliers;
+        }
+}
+
 TEST(Pbs2p, StorageBitsFollowThePatternSignScaleFormula) {
     auto l = make_layer(8, 128, 17);
     CompressOptions o = opts("pbs2p", 4, 8);
