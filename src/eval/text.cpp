@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/unicode.h"
 
 namespace pbs2p {
 
@@ -15,6 +16,7 @@ std::string read_text_file(const std::string& path) {
     PBS2P_CHECK(!in.bad(), "{}: read error", path);
     std::string text = buffer.str();
     PBS2P_CHECK(!text.empty(), "{}: text file is empty", path);
+    require_utf8(text, path);
     return text;
 }
 

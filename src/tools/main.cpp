@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/threads.h"
+#include "io/unicode.h"
 #include "tools/command.h"
 
 namespace pbs2p::tools {
@@ -50,10 +51,10 @@ int main(int argc, char** argv) {
     try {
         return action ? action() : 0;
     } catch (const pbs2p::Error& e) {
-        std::fprintf(stderr, "pbs2p: error: %s\n", e.what());
+        std::fprintf(stderr, "pbs2p: error: %s\n", pbs2p::printable_utf8(e.what()).c_str());
         return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "pbs2p: internal error: %s\n", e.what());
+        std::fprintf(stderr, "pbs2p: internal error: %s\n", pbs2p::printable_utf8(e.what()).c_str());
         return 2;
     }
 }

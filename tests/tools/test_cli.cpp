@@ -8,6 +8,7 @@
 
 #include "eval/perplexity.h"
 #include "io/safetensors.h"
+#include "io/test_tokenizer_util.h"
 #include "io/tokenizer.h"
 #include "model/model.h"
 #include "tools/cli_test_util.h"
@@ -126,6 +127,38 @@ TEST(Cli, InfoOnGoldenModels) {
         ASSERT_EQ(text.exit_code, 0) << text.describe();
         EXPECT_TRUE(contains(text.out, config.at("architectures")[0].get<std::string>())) << text.out;
     }
+}
+
+// info on a GGUF file (llama.cpp's vocabulary files: metadata of LLaMA-7B and Qwen2-7B, no tensors).
+TEST(Cli, InfoOnGgufFiles) {
+    struct Expected {
+        const char* vocab;
+        const char* architecture;
+        int layers, hidden, vocab_size;
+    };
+    for (const Expected& e :
+         {Expected{"llama-spm", "llama", 32, 4096, 32000}, Expected{"qwen2", "qwen2", 32, 4096, 151936}}) {
+        const std::string path = test::assets_dir() + "/llama.cpp/models/ggml-vocab-" + e.vocab + ".gguf";
+        PBS2P_REQUIRE_ASSET(path);
+        const CliRun r = run_cli({"info", path, "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+        const auto j = nlohmann::json::parse(r.out);
+        EXPECT_EQ(j.at("format"), "gguf");
+        EXPECT_EQ(j.at("gguf_version"), 3);
+        EXPECT_EQ(j.at("architecture"), e.architecture);
+        EXPECT_EQ(j.at("tensor_count"), 0);
+        EXPECT_EQ(j.at("num_layers"), e.layers);
+        EXPECT_EQ(j.at("hidden_size"), e.hidden);
+        EXPECT_EQ(j.at("vocab_size"), e.vocab_size);
+        EXPECT_NE(j.at("tokenizer"), "none");
+        const CliRun text = run_cli({"info", path});
+        ASSERT_EQ(text.exit_code, 0) << text.describe();
+        EXPECT_TRUE(contains(text.out, "GGUF v3, 0 tensors")) << text.out;
+    }
+    // A file that starts like GGUF but is cut short is a one-line error naming it.
+    TempDir tmp;
+    write_file(tmp / "short.gguf", std::string("GGUF\x03\x00", 6));
+    expect_clean_error(run_cli({"info", (tmp / "short.gguf").string()}), {(tmp / "short.gguf").string()});
 }
 
 TEST(Cli, InfoOnReferenceModels) {
