@@ -189,7 +189,9 @@ TEST(Driver, BaselinesRunThroughTheSameDriver) {
                 // Salient columns: order-2 residual (4 levels); the rest: two groups of one (alpha, mu) each.
                 EXPECT_LE(max_distinct_per_row_span(w, 32), 8u) << where;
             }
-            if (method == "sparsegpt" || method == "wanda") EXPECT_GT(s.storage_bits, 8.0) << where;  // fp16 kept
+            if (method == "sparsegpt" || method == "wanda") {
+                EXPECT_GT(s.storage_bits, 8.0) << where;  // fp16 kept
+            }
         }
     }
 }
