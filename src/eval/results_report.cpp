@@ -131,8 +131,7 @@ std::string plot_ppl_vs_bits(const fs::path& dir, const ModelResults& m) {
         if (r.method == "fp") continue;
         const double ppl = ppl_of(r, "test");
         if (r.storage_bits > 5.0 || !(ppl <= ppl_cap)) {
-            off_chart.push_back(
-                fmt::format("{} ({:.2f} bits, {})", r.label, r.storage_bits, format_ppl(ppl)));
+            off_chart.push_back(fmt::format("{} ({:.2f} bits, {})", r.label, r.storage_bits, format_ppl(ppl)));
             continue;
         }
         std::string family = method_family(r);
@@ -157,10 +156,9 @@ std::string plot_ppl_vs_bits(const fs::path& dir, const ModelResults& m) {
     gp << "set ylabel 'perplexity, test split, gptq protocol'\nset grid\nset key outside right\n";
     gp << "set bmargin 7\n";
     if (std::isfinite(fp_ppl)) {
-        gp << fmt::format(
-            "set arrow from graph 0, first {0} to graph 1, first {0} nohead dt 2 lc rgb '#555555'\n", fp_ppl);
-        gp << fmt::format("set label 'FP {}' at graph 0.01, first {} offset 0,0.6 font 'Sans,8'\n",
-                          format_ppl(fp_ppl), fp_ppl);
+        gp << fmt::format("set arrow from graph 0, first {0} to graph 1, first {0} nohead dt 2 lc rgb '#555555'\n", fp_ppl);
+        gp << fmt::format("set label 'FP {}' at graph 0.01, first {} offset 0,0.6 font 'Sans,8'\n", format_ppl(fp_ppl),
+                          fp_ppl);
         gp << fmt::format("set yrange [{}:*]\n", 0.97 * fp_ppl);
     }
     if (!off_chart.empty()) {
@@ -171,10 +169,10 @@ std::string plot_ppl_vs_bits(const fs::path& dir, const ModelResults& m) {
     gp << "plot ";
     for (size_t i = 0; i < families.size(); ++i) {
         const char* colour = colours[i % (sizeof(colours) / sizeof(colours[0]))];
-        gp << fmt::format("'{}' index {} using 1:2 with linespoints pt {} ps 1.3 lc rgb '{}' title '{}', ",
-                          data.string(), i, 4 + 2 * (i % 5), colour, families[i]);
-        gp << fmt::format(
-            "'' index {} using 1:2:3 with labels offset 0,0.9 font 'Sans,7' tc rgb '{}' notitle", i, colour);
+        gp << fmt::format("'{}' index {} using 1:2 with linespoints pt {} ps 1.3 lc rgb '{}' title '{}', ", data.string(),
+                          i, 4 + 2 * (i % 5), colour, families[i]);
+        gp << fmt::format("'' index {} using 1:2:3 with labels offset 0,0.9 font 'Sans,7' tc rgb '{}' notitle", i,
+                          colour);
         gp << (i + 1 < families.size() ? ", " : "\n");
     }
     gp.close();
@@ -204,11 +202,10 @@ std::string plot_cfs(const fs::path& dir, const ModelResults& m) {
     gp << "set ytics nomirror\nset y2tics 1\nset y2range [0:8]\nset yrange [0:*]\nset style fill solid 0.5\n";
     gp << "set boxwidth 0.6\nset grid y\nset key top right\nset xtics 1\n";
     gp << fmt::format("set xrange [-0.6:{}]\n", static_cast<double>(importance.size()) - 0.4);
-    gp << fmt::format(
-        "plot '{0}' using 1:2 with boxes lc rgb '#4477aa' title 'importance', 1 dt 2 lc rgb '#333333' "
-        "title 'average importance', '{0}' using 1:3 axes x1y2 with linespoints pt 7 lc rgb '#cc3311' "
-        "title 'N per block'\n",
-        data.string());
+    gp << fmt::format("plot '{0}' using 1:2 with boxes lc rgb '#4477aa' title 'importance', 1 dt 2 lc rgb '#333333' "
+                      "title 'average importance', '{0}' using 1:3 axes x1y2 with linespoints pt 7 lc rgb '#cc3311' "
+                      "title 'N per block'\n",
+                      data.string());
     gp.close();
     run_gnuplot(script);
     return base + ".png";
@@ -248,15 +245,12 @@ std::string plot_layer_errors(const fs::path& dir, const ModelResults& m) {
     return base + ".png";
 }
 
-// ---- markdown
-// -----------------------------------------------------------------------------------------------
+// ---- markdown -----------------------------------------------------------------------------------------------
 
 std::string main_table(const ModelResults& m) {
     std::string md;
-    md +=
-        "| Method | #Block | W-bits (nominal) | true bits | PPL test | PPL test-ood | PPL valid | KL vs FP "
-        "(nats) | "
-        "top-1 vs FP | compress (s) | peak RSS (MiB) | paper L1-7B | paper L2-7B | paper OPT-1.3B |\n";
+    md += "| Method | #Block | W-bits (nominal) | true bits | PPL test | PPL test-ood | PPL valid | KL vs FP (nats) | "
+          "top-1 vs FP | compress (s) | peak RSS (MiB) | paper L1-7B | paper L2-7B | paper OPT-1.3B |\n";
     md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const ExperimentResult& r : m.main) {
         const PaperRow* paper = paper_row(r.label);
@@ -455,11 +449,10 @@ void write_results_csv(const std::string& path, const std::vector<ModelResults>&
     for (const ModelResults& m : models)
         for (const auto* list : {&m.main, &m.ablations})
             for (const ExperimentResult& r : *list)
-                file << fmt::format(
-                    "{},{},\"{}\",{},{:.4f},{:.4f},{:.6g},{:.6g},{:.6g},{:.6g},{:.6f},{:.3f},{}\n",
-                    m.model_name, r.table, r.label, r.method, r.nominal_bits, r.storage_bits,
-                    ppl_of(r, "test"), ppl_of(r, "test-ood"), ppl_of(r, "valid"), r.mean_kl, r.top1_agreement,
-                    r.compress_seconds, r.peak_rss_bytes);
+                file << fmt::format("{},{},\"{}\",{},{:.4f},{:.4f},{:.6g},{:.6g},{:.6g},{:.6g},{:.6f},{:.3f},{}\n",
+                                    m.model_name, r.table, r.label, r.method, r.nominal_bits, r.storage_bits,
+                                    ppl_of(r, "test"), ppl_of(r, "test-ood"), ppl_of(r, "valid"), r.mean_kl,
+                                    r.top1_agreement, r.compress_seconds, r.peak_rss_bytes);
 }
 
 std::vector<std::string> draw_plots(const std::string& plot_dir, const std::vector<ModelResults>& models) {

@@ -109,9 +109,8 @@ int run(ExperimentCommand& cmd) {
         std::vector<EvalText> texts = {load_eval_text("test", cmd.test, *tokenizer),
                                        load_eval_text("test-ood", cmd.test_ood, *tokenizer)};
         if (!cmd.valid.empty()) texts.push_back(load_eval_text("valid", cmd.valid, *tokenizer));
-        m.main = run_experiments(
-            m.settings, main_table_runs(cmd.quick), texts,
-            [&](size_t d, size_t t, const ExperimentResult& r) { print_result(d, t, r, cmd.common.json); });
+        m.main = run_experiments(m.settings, main_table_runs(cmd.quick), texts,
+                                 [&](size_t d, size_t t, const ExperimentResult& r) { print_result(d, t, r, cmd.common.json); });
         // Ablations on the first model only, on the validation split.
         if (with_ablations) {
             if (!cmd.common.json) fmt::print(stderr, "== {}: ablations (valid split)\n", m.model_name);
@@ -153,19 +152,11 @@ CommandRegistrar registrar{
     {"experiment", "Run the paper's main table and ablations on models and write a results report with plots",
      [](CLI::App& app) {
          auto cmd = std::make_shared<ExperimentCommand>();
-         app.add_option("models", cmd->models, "Hugging Face model directories")
-             ->required()
-             ->check(CLI::ExistingDirectory);
+         app.add_option("models", cmd->models, "Hugging Face model directories")->required()->check(CLI::ExistingDirectory);
          app.add_option("--calib", cmd->calib, "Calibration text")->required()->check(CLI::ExistingFile);
-         app.add_option("--test", cmd->test, "In-domain evaluation text")
-             ->required()
-             ->check(CLI::ExistingFile);
-         app.add_option("--test-ood", cmd->test_ood, "Out-of-domain evaluation text")
-             ->required()
-             ->check(CLI::ExistingFile);
-         app.add_option(
-                "--valid", cmd->valid,
-                "Validation text: scored for every run, and the text of the ablations (choosing defaults)")
+         app.add_option("--test", cmd->test, "In-domain evaluation text")->required()->check(CLI::ExistingFile);
+         app.add_option("--test-ood", cmd->test_ood, "Out-of-domain evaluation text")->required()->check(CLI::ExistingFile);
+         app.add_option("--valid", cmd->valid, "Validation text: scored for every run, and the text of the ablations (choosing defaults)")
              ->check(CLI::ExistingFile);
          app.add_option("-o,--output", cmd->out_dir, "Directory for results.json, results.csv and plots")
              ->capture_default_str();
