@@ -1,4 +1,4 @@
-// CFS coarse stage (paper.md 2.4): per-block importance from the cosine similarity of each decoder
+// CFS coarse stage (the paper's §2.4, arXiv 2502.01705): per-block importance from the cosine similarity of each decoder
 // block's input and output, and the per-block kept counts N_l. Pure functions; the model-level driver
 // measures the cosines. (The fine stage, the N:M choice inside a block, is nm_mask's OBS score.)
 #pragma once

@@ -32,8 +32,8 @@ struct CompressOptions {
     double percdamp = 0.01;    // damping used by callers of factor_hessian (kept here for the report)
     bool compensation = true;  // propagate each block's error into later columns (OBS/GPTQ update)
     // Whole-block form's error: 1 = exact (solve E U_BB = dW, the OBS-consistent error of a block fixed at
-    // once); 0 = dW / diag(U) as the released BiLLM/ARB-LLM/STBLLM code does; -1 = the method's default:
-    // exact for pbs2p, diagonal for the BiLLM family (baselines as released).
+    // once); 0 = dW / diag(U) as the released BiLLM/ARB-LLM/STBLLM code does; -1 = the default, exact for
+    // every method (pbs2p and the BiLLM family are compared under the same compensation).
     int exact_block_error = -1;
 
     // BiLLM / ARB-LLM / STBLLM structure search

@@ -37,12 +37,13 @@ int64_t effective_scale_group(const CompressOptions& o, int64_t cols) {
 
 namespace {
 
-// -1 resolves to the method's default: exact for pbs2p, the released diagonal form for baselines.
-bool exact_error(const CompressOptions& o, bool method_default) {
+// -1 resolves to the default, the exact whole-block error, for every method alike (so that a comparison
+// between methods is not one of compensation forms); 0 selects the released diagonal form.
+bool exact_error(const CompressOptions& o) {
     PBS2P_CHECK(o.exact_block_error >= -1 && o.exact_block_error <= 1,
-                "compress: exact_block_error must be -1 (method default), 0 or 1, got {}",
+                "compress: exact_block_error must be -1 (default: exact), 0 or 1, got {}",
                 o.exact_block_error);
-    return o.exact_block_error < 0 ? method_default : o.exact_block_error == 1;
+    return o.exact_block_error != 0;
 }
 
 double total_weights(const MethodContext& c) {
@@ -205,7 +206,7 @@ void finish_partition_stats(MethodContext& c, const PartitionBits& acc, double n
 void run_billm(MethodContext& c) {
     const auto& o = c.options;
     PartitionBits acc;
-    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, exact_error(o, false),
+    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, exact_error(o),
                      [&](int64_t start, int64_t, const Matrix& block, Matrix& q) {
                          const Matrix t = search_target(block, start, c.factor, o.salient_metric, nullptr);
                          const Partition part = billm_partition(t, nullptr, o.salient_up_lim);
@@ -219,7 +220,7 @@ void run_arb_llm(MethodContext& c) {
     const auto& o = c.options;
     const BinKind kind = parse_bin_kind(o.arb_variant);
     PartitionBits acc;
-    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, exact_error(o, false),
+    whole_block_loop(c.weight, c.factor, o.block_size, o.compensation, exact_error(o),
                      [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
                          const Matrix t = search_target(block, start, c.factor, o.salient_metric, nullptr);
                          Partition part = billm_partition(t, nullptr, o.salient_up_lim);
@@ -248,7 +249,7 @@ void run_stbllm(MethodContext& c) {
     Mask keep(static_cast<size_t>(w.size()));
     nm_keep_mask(score.ptr(), w.rows, w.cols, w.cols, o.n_keep, o.m_group, keep.data());
     PartitionBits acc;
-    whole_block_loop(w, c.factor, o.block_size, o.compensation, exact_error(o, false),
+    whole_block_loop(w, c.factor, o.block_size, o.compensation, exact_error(o),
                      [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
                          // Pruned entries (refilled by earlier compensation) are targets of 0: never
                          // binarized.
@@ -267,6 +268,20 @@ void run_stbllm(MethodContext& c) {
 }
 
 // ---- pbs2p ----
+
+// True bits per weight of a row-wise layout (one fp16 (alpha, mu) pair per row and scale group). Where the
+// packed format holds the N:M (M divides 8 and 8 divides the width) this is that file's size exactly: the
+// (8N/M):8 joint pattern/sign code of every 8 columns, the whole bitstream padded to 64 bits, plus the
+// scales (docs/FORMAT.md; tests compare it with the bytes of the packed file). Otherwise the ideal code.
+double row_layout_bits(int64_t rows, int64_t cols, int n_keep, int m_group, int64_t scale_group) {
+    const double weights = static_cast<double>(rows) * static_cast<double>(cols);
+    const double scale_bits = 32.0 * static_cast<double>(rows * (cols / scale_group));
+    if (8 % m_group != 0 || cols % 8 != 0)
+        return nm_pattern_sign_bits(n_keep, m_group) + scale_bits / weights;
+    const int64_t code_bits = std::llround(8 * nm_pattern_sign_bits(8 * n_keep / m_group, 8));
+    const int64_t stream_bits = (rows * (cols / 8) * code_bits + 63) / 64 * 64;
+    return (static_cast<double>(stream_bits) + scale_bits) / weights;
+}
 
 // U_BB^T U_BB for the block [start, end): the block of the inverse Hessian conditioned on the earlier
 // columns being fixed (OBS variant of SPBO).
@@ -357,7 +372,7 @@ void run_pbs2p(MethodContext& c) {
     PartitionBits acc;
     int64_t zero_signs = 0;
     whole_block_loop(
-        w, c.factor, o.block_size, o.compensation, exact_error(o, true),
+        w, c.factor, o.block_size, o.compensation, exact_error(o),
         [&](int64_t start, int64_t end, const Matrix& block, Matrix& q) {
             const int64_t rows = block.rows, width = end - start;
             // Fine stage: score on the error-updated block, keep the N largest of every M.
@@ -474,7 +489,7 @@ void run_pbs2p(MethodContext& c) {
     c.stats.nominal_bits = 1.1 * o.n_keep / o.m_group;
     c.stats.zero_signs_fixed = zero_signs;
     if (row_backbone) {
-        c.stats.storage_bits = nm_pattern_sign_bits(o.n_keep, o.m_group) + 32.0 / static_cast<double>(sg);
+        c.stats.storage_bits = row_layout_bits(w.rows, w.cols, o.n_keep, o.m_group, sg);
         c.layout = std::move(layout);
     } else if (o.backbone == "arb-rc") {
         c.stats.storage_bits = nm_pattern_sign_bits(o.n_keep, o.m_group) + acc.bits / total_weights(c);

@@ -1,4 +1,4 @@
-// SPBO: stepwise semi-structured pruning with binarization optimisation (paper.md 2.6), for one row
+// SPBO: stepwise semi-structured pruning with binarization optimisation (the paper's §2.6, arXiv 2502.01705), for one row
 // segment sharing one (alpha, mu): start from the dense ARB fit, introduce the pruned entries in tau
 // steps (lowest score first), re-fitting alpha, mu and the signs on the kept entries after every step.
 #pragma once

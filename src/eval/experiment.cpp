@@ -1,5 +1,6 @@
 #include "eval/experiment.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -10,6 +11,7 @@
 #include "eval/perplexity.h"
 #include "eval/text.h"
 #include "io/tokenizer.h"
+#include "packed/packed_layer.h"
 
 namespace pbs2p {
 
@@ -40,6 +42,20 @@ ExperimentRun nm_run(const std::string& method, const std::string& label, int n,
     return run;
 }
 
+// Bits per weight of the packed form of every compressed layer, measured on the encoded bytes (codes and
+// scales); -1 when a layer has no packed form (the method produced no layout, or an N:M the format lacks).
+double measured_packed_bits(const CompressionReport& report,
+                            const std::map<std::string, BinaryLayout>& layouts) {
+    if (report.layers.empty()) return -1;
+    int64_t bytes = 0;
+    for (const LayerRecord& layer : report.layers) {
+        auto it = layouts.find(layer.name);
+        if (it == layouts.end() || kPackedGroup % it->second.m_group != 0) return -1;
+        bytes += encode_layer(it->second, layer.name).storage_bytes();
+    }
+    return 8.0 * static_cast<double>(bytes) / static_cast<double>(report.compressed_parameters());
+}
+
 }  // namespace
 
 nlohmann::json ExperimentResult::to_json() const {
@@ -52,6 +68,8 @@ nlohmann::json ExperimentResult::to_json() const {
             {"top1_agreement", top1_agreement},
             {"nominal_bits", nominal_bits},
             {"storage_bits", storage_bits},
+            {"stored_bits", stored_bits},
+            {"ppl_seeds", ppl_seeds},
             {"compress_seconds", compress_seconds},
             {"peak_rss_bytes", peak_rss_bytes},
             {"report", report}};
@@ -68,6 +86,9 @@ ExperimentResult ExperimentResult::from_json(const nlohmann::json& j) {
     r.top1_agreement = j.at("top1_agreement").get<double>();
     r.nominal_bits = j.at("nominal_bits").get<double>();
     r.storage_bits = j.at("storage_bits").get<double>();
+    r.stored_bits = j.value("stored_bits", -1.0);
+    if (j.contains("ppl_seeds"))
+        r.ppl_seeds = j.at("ppl_seeds").get<std::map<std::string, std::vector<double>>>();
     r.compress_seconds = j.at("compress_seconds").get<double>();
     r.peak_rss_bytes = j.at("peak_rss_bytes").get<int64_t>();
     r.report = j.at("report");
@@ -80,19 +101,25 @@ std::vector<ExperimentRun> main_table_runs(bool quick) {
     const std::vector<int> bit_widths = quick ? std::vector<int>{2} : std::vector<int>{3, 2, 1};
     for (int bits : bit_widths) runs.push_back(quantizer_run("rtn", fmt::format("RTN {}-bit", bits), bits));
     for (int bits : bit_widths) runs.push_back(quantizer_run("gptq", fmt::format("GPTQ {}-bit", bits), bits));
-    runs.push_back({"BiLLM", "main", false, method_options("billm")});
+    // The rows the claim checks compare run with every calibration seed.
+    auto compared = [](ExperimentRun run) {
+        run.compared = true;
+        return run;
+    };
+    runs.push_back(compared({"BiLLM", "main", false, method_options("billm")}));
     ExperimentRun arb{"ARB-LLM (RC)", "main", false, method_options("arb-llm")};
     arb.options.layer.arb_variant = "rc";
-    runs.push_back(arb);
+    runs.push_back(compared(arb));
     const std::vector<int> kept = quick ? std::vector<int>{4} : std::vector<int>{6, 5, 4};
-    for (int n : kept) runs.push_back(nm_run("stbllm", fmt::format("STBLLM {}:8", n), n, 8, "main"));
-    for (int n : kept) runs.push_back(nm_run("pbs2p", fmt::format("PBS2P {}:8", n), n, 8, "main"));
+    for (int n : kept)
+        runs.push_back(compared(nm_run("stbllm", fmt::format("STBLLM {}:8", n), n, 8, "main")));
+    for (int n : kept) runs.push_back(compared(nm_run("pbs2p", fmt::format("PBS2P {}:8", n), n, 8, "main")));
     if (!quick) {
         // PBS2P with the salient-column structure of BiLLM/STBLLM: the baselines' storage class.
         for (int n : kept) {
             ExperimentRun run = nm_run("pbs2p", fmt::format("PBS2P {}:8 (salient backbone)", n), n, 8, "main");
             run.options.layer.backbone = "salient";
-            runs.push_back(run);
+            runs.push_back(compared(run));
         }
         for (int n : {6, 4}) runs.push_back(nm_run("sparsegpt", fmt::format("SparseGPT {}:8 (FP16 kept)", n), n, 8, "main"));
         for (int n : {6, 4}) runs.push_back(nm_run("wanda", fmt::format("Wanda {}:8 (FP16 kept)", n), n, 8, "main"));
@@ -191,24 +218,35 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
                 result.ppl[text.name] = evaluate_perplexity(fp, text.tokens, bos, eval_options).ppl;
             result.peak_rss_bytes = peak_rss_bytes();
         } else {
-            Model model = Model::load(settings.model_dir);
             int64_t windows = run.calib_windows > 0 ? run.calib_windows : settings.calib_windows;
             if (run.options.layer.method == "rtn") windows = 1;  // needs no calibration
-            const CalibrationSet calibration =
-                sample_calibration(calib_stream, windows, calib_seq, settings.seed, settings.calib_path);
-            const auto start = std::chrono::steady_clock::now();
-            CompressionReport report = compress_model(model, calibration, run.options);
-            result.compress_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            result.peak_rss_bytes = peak_rss_bytes();
-            result.options = compress_options_to_json(run.options);
-            result.nominal_bits = report.nominal_bits();
-            result.storage_bits = report.storage_bits();
-            result.report = report.to_json();
-            for (const EvalText& text : texts)
-                result.ppl[text.name] = evaluate_perplexity(model, text.tokens, bos, eval_options).ppl;
-            KlResult kl = evaluate_kl(model, fp, texts.front().tokens, bos, kl_options);
-            result.mean_kl = kl.mean_kl;
-            result.top1_agreement = kl.top1_agreement;
+            const int seeds = run.compared ? std::max(1, settings.seeds) : 1;
+            for (int k = 0; k < seeds; ++k) {
+                Model model = Model::load(settings.model_dir);
+                const CalibrationSet calibration = sample_calibration(calib_stream, windows, calib_seq,
+                                                                      settings.seed + k, settings.calib_path);
+                std::map<std::string, BinaryLayout> layouts;
+                const auto start = std::chrono::steady_clock::now();
+                CompressionReport report = compress_model(model, calibration, run.options, &layouts);
+                const double seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                for (const EvalText& text : texts) {
+                    const double ppl = evaluate_perplexity(model, text.tokens, bos, eval_options).ppl;
+                    if (run.compared) result.ppl_seeds[text.name].push_back(ppl);
+                    if (k == 0) result.ppl[text.name] = ppl;
+                }
+                if (k > 0) continue;  // the other seeds only give the spread of the perplexities
+                result.compress_seconds = seconds;
+                result.peak_rss_bytes = peak_rss_bytes();
+                result.options = compress_options_to_json(run.options);
+                result.nominal_bits = report.nominal_bits();
+                result.storage_bits = report.storage_bits();
+                result.stored_bits = measured_packed_bits(report, layouts);
+                result.report = report.to_json();
+                KlResult kl = evaluate_kl(model, fp, texts.front().tokens, bos, kl_options);
+                result.mean_kl = kl.mean_kl;
+                result.top1_agreement = kl.top1_agreement;
+            }
         }
         results.push_back(result);
         if (progress) progress(results.size(), runs.size(), results.back());

@@ -22,6 +22,7 @@ struct ExperimentRun {
     bool full_precision = false;
     DriverOptions options;    // ignored for the FP run
     int64_t calib_windows = 0;  // 0 = the experiment's setting
+    bool compared = false;      // a row of the claim checks: run with every calibration seed
 };
 
 struct EvalText {
@@ -34,11 +35,12 @@ struct ExperimentSettings {
     std::string model_dir;
     std::string calib_path;
     int64_t calib_windows = 128;
-    int64_t calib_seq = 0;        // 0 = min(2048, model context)
-    uint64_t seed = 0;
-    int64_t eval_ctx = 0;         // 0 = min(2048, model context)
-    int64_t max_eval_windows = 0; // per text, 0 = all
-    int64_t kl_windows = 16;      // windows of the first text used for KL / top-1
+    int64_t calib_seq = 0;  // 0 = min(2048, model context)
+    uint64_t seed = 0;      // calibration window sampler; compared runs also use seed+1 .. seed+seeds-1
+    int seeds = 3;          // calibration seeds of the compared runs (their spread decides a verdict)
+    int64_t eval_ctx = 0;   // 0 = min(2048, model context)
+    int64_t max_eval_windows = 0;  // per text, 0 = all
+    int64_t kl_windows = 16;       // windows of the first text used for KL / top-1
 };
 
 struct ExperimentResult {
@@ -46,11 +48,13 @@ struct ExperimentResult {
     std::string table;
     std::string method;
     nlohmann::json options;
-    std::map<std::string, double> ppl;  // per evaluation text
+    std::map<std::string, double> ppl;                     // per evaluation text (calibration seed `seed`)
+    std::map<std::string, std::vector<double>> ppl_seeds;  // compared runs: per text, one value per seed
     double mean_kl = 0;
     double top1_agreement = 1;
     double nominal_bits = 16;
-    double storage_bits = 16;
+    double storage_bits = 16;  // the compressor's count of the structured form (report.json)
+    double stored_bits = -1;   // measured: bytes of the packed form built from the layouts; -1 = none
     double compress_seconds = 0;
     int64_t peak_rss_bytes = 0;
     nlohmann::json report;        // the driver's report (per-layer errors, block importance, N per block)

@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "core/error.h"
@@ -257,10 +259,9 @@ std::string main_table(const ModelResults& m) {
         std::string nominal = fp ? "16" : fmt::format("{:.2f}", r.nominal_bits);
         if (const char* printed = paper_bits(r.label); *printed) nominal += fmt::format(" (paper {})", printed);
         const double valid = ppl_of(r, "valid");
-        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0f} | {} | {} | {} |\n", r.label,
-                          block, nominal, fp ? "16 (bf16 stored)" : fmt::format("{:.3f}", r.storage_bits),
-                          format_ppl(ppl_of(r, "test")), format_ppl(ppl_of(r, "test-ood")),
-                          std::isnan(valid) ? "-" : format_ppl(valid),
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0f} | {} | {} | {} |\n",
+                          r.label, block, nominal, true_bits_cell(r), format_ppl(ppl_of(r, "test")),
+                          format_ppl(ppl_of(r, "test-ood")), std::isnan(valid) ? "-" : format_ppl(valid),
                           fp ? "0" : fmt::format("{:.4f}", r.mean_kl),
                           fp ? "100%" : fmt::format("{:.1f}%", 100.0 * r.top1_agreement),
                           fp ? "-" : fmt::format("{:.1f}", r.compress_seconds),
@@ -270,32 +271,57 @@ std::string main_table(const ModelResults& m) {
     return md;
 }
 
-std::string claim_checks(const ModelResults& m) {
-    std::string md;
-    auto check = [&](const std::string& better, const std::string& worse) {
-        const ExperimentResult* a = find_result(m.main, better);
-        const ExperimentResult* b = find_result(m.main, worse);
-        if (!a || !b) return;
-        for (const char* text : {"test", "test-ood", "valid"}) {
-            const double pa = ppl_of(*a, text), pb = ppl_of(*b, text);
-            if (std::isnan(pa) || std::isnan(pb)) continue;
-            md += fmt::format("| {} < {} ({}) | {} vs {} | {} |\n", better, worse, text, format_ppl(pa), format_ppl(pb),
-                              pa < pb ? "holds" : "**does not hold**");
-        }
-    };
-    md += "| paper's claim | ours | verdict |\n|---|---|---|\n";
-    // The default PBS2P, then the same claims with PBS2P given the baselines' salient-column structure.
+// The claims the report checks: the default PBS2P, then the same claims with PBS2P given the baselines'
+// salient-column structure.
+std::vector<std::pair<std::string, std::string>> claimed_orderings() {
+    std::vector<std::pair<std::string, std::string>> claims;
     for (const char* variant : {"", " (salient backbone)"}) {
-        for (int n : {6, 5, 4}) check(fmt::format("PBS2P {}:8{}", n, variant), fmt::format("STBLLM {}:8", n));
-        check(fmt::format("PBS2P 6:8{}", variant), "BiLLM");
-        check(fmt::format("PBS2P 6:8{}", variant), "ARB-LLM (RC)");
+        for (int n : {6, 5, 4})
+            claims.emplace_back(fmt::format("PBS2P {}:8{}", n, variant), fmt::format("STBLLM {}:8", n));
+        claims.emplace_back(fmt::format("PBS2P 6:8{}", variant), "BiLLM");
+        claims.emplace_back(fmt::format("PBS2P 6:8{}", variant), "ARB-LLM (RC)");
+    }
+    return claims;
+}
+
+// A run's perplexities on `text`, one per calibration seed (the single run when it has no seed list).
+std::vector<double> seed_ppls(const ExperimentResult& r, const std::string& text) {
+    if (auto it = r.ppl_seeds.find(text); it != r.ppl_seeds.end() && !it->second.empty()) return it->second;
+    const double p = ppl_of(r, text);
+    return std::isnan(p) ? std::vector<double>{} : std::vector<double>{p};
+}
+
+std::string claim_rule() {
+    return "Each claim is decided by one rule on the perplexities of the two runs over their calibration "
+           "seeds "
+           "(the window sampler's `--seed`, the seeds listed per row): margin = mean(second) - mean(first), "
+           "seed "
+           "spread = the larger of the two runs' ranges (max - min over the seeds). The claim **holds** when "
+           "the "
+           "margin is larger than the spread, **does not hold** when the reversed margin is larger than the "
+           "spread, "
+           "and is a **tie** otherwise. The main table shows the first seed.\n\n";
+}
+
+std::string claim_table(const ModelResults& m) {
+    std::string md =
+        "| paper's claim | text | ours (mean over calibration seeds) | margin | seed spread | seeds | "
+        "verdict |\n"
+        "|---|---|---|---|---|---|---|\n";
+    for (const ClaimCheck& c : claim_checks(m)) {
+        const char* v = verdict_name(c.verdict);
+        md += fmt::format("| {} < {} | {} | {} vs {} | {:+.2f} | {:.2f} | {} | {} |\n", c.better, c.worse,
+                          c.text, format_ppl(c.mean_better), format_ppl(c.mean_worse), c.margin, c.spread,
+                          c.seeds, c.verdict == Verdict::holds ? std::string(v) : fmt::format("**{}**", v));
     }
     return md;
 }
 
 std::string ablation_table(const ModelResults& m) {
     const ExperimentResult* base = m.ablations.empty() ? nullptr : &m.ablations.front();
-    std::string md = "| ablation | setting | PPL valid | change vs default | true bits | KL vs FP (valid) | compress (s) |\n";
+    std::string md =
+        "| ablation | setting | PPL valid | change vs default | true bits | KL vs FP (valid) | compress (s) "
+        "|\n";
     md += "|---|---|---|---|---|---|---|\n";
     for (const ExperimentResult& r : m.ablations) {
         const double ppl = ppl_of(r, "valid");
@@ -308,6 +334,64 @@ std::string ablation_table(const ModelResults& m) {
 
 }  // namespace
 
+const char* verdict_name(Verdict v) {
+    switch (v) {
+        case Verdict::holds:
+            return "holds";
+        case Verdict::tie:
+            return "tie";
+        case Verdict::does_not_hold:
+            return "does not hold";
+    }
+    return "";
+}
+
+ClaimCheck check_claim(const std::string& better, const std::vector<double>& better_ppl,
+                       const std::string& worse, const std::vector<double>& worse_ppl,
+                       const std::string& text) {
+    PBS2P_CHECK(!better_ppl.empty() && !worse_ppl.empty(), "claim {} < {} ({}): no perplexity", better, worse,
+                text);
+    auto mean = [](const std::vector<double>& v) {
+        return std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+    };
+    auto range = [](const std::vector<double>& v) {
+        const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+        return *hi - *lo;
+    };
+    ClaimCheck c{better, worse, text};
+    c.mean_better = mean(better_ppl);
+    c.mean_worse = mean(worse_ppl);
+    c.margin = c.mean_worse - c.mean_better;
+    c.spread = std::max(range(better_ppl), range(worse_ppl));
+    c.seeds = std::min(better_ppl.size(), worse_ppl.size());
+    c.verdict = c.margin > c.spread    ? Verdict::holds
+                : -c.margin > c.spread ? Verdict::does_not_hold
+                                       : Verdict::tie;
+    return c;
+}
+
+std::vector<ClaimCheck> claim_checks(const ModelResults& m) {
+    std::vector<ClaimCheck> checks;
+    for (const auto& [better, worse] : claimed_orderings()) {
+        const ExperimentResult* a = find_result(m.main, better);
+        const ExperimentResult* b = find_result(m.main, worse);
+        if (!a || !b) continue;
+        for (const char* text : {"test", "test-ood", "valid"}) {
+            const std::vector<double> pa = seed_ppls(*a, text), pb = seed_ppls(*b, text);
+            if (!pa.empty() && !pb.empty()) checks.push_back(check_claim(better, pa, worse, pb, text));
+        }
+    }
+    return checks;
+}
+
+std::string true_bits_cell(const ExperimentResult& r) {
+    if (r.method == "fp") return "16 (bf16 stored)";
+    if (r.stored_bits < 0) return fmt::format("{:.3f} analytic", r.storage_bits);
+    if (std::fabs(r.stored_bits - r.storage_bits) > 1e-9)
+        return fmt::format("{:.3f} stored (counted {:.3f})", r.stored_bits, r.storage_bits);
+    return fmt::format("{:.3f} stored", r.stored_bits);
+}
+
 nlohmann::json model_results_to_json(const ModelResults& m) {
     nlohmann::json main = nlohmann::json::array(), ablations = nlohmann::json::array();
     for (const ExperimentResult& r : m.main) main.push_back(r.to_json());
@@ -319,6 +403,7 @@ nlohmann::json model_results_to_json(const ModelResults& m) {
             {"calib_windows", m.settings.calib_windows},
             {"calib_seq", m.settings.calib_seq},
             {"seed", m.settings.seed},
+            {"seeds", m.settings.seeds},
             {"eval_ctx", m.settings.eval_ctx},
             {"max_eval_windows", m.settings.max_eval_windows},
             {"kl_windows", m.settings.kl_windows},
@@ -337,6 +422,7 @@ ModelResults model_results_from_json(const nlohmann::json& j) {
     m.settings.calib_windows = j.at("calib_windows").get<int64_t>();
     m.settings.calib_seq = j.at("calib_seq").get<int64_t>();
     m.settings.seed = j.value("seed", uint64_t{0});
+    m.settings.seeds = j.value("seeds", 1);
     m.settings.eval_ctx = j.at("eval_ctx").get<int64_t>();
     m.settings.max_eval_windows = j.at("max_eval_windows").get<int64_t>();
     m.settings.kl_windows = j.at("kl_windows").get<int64_t>();
@@ -357,7 +443,8 @@ void write_results_json(const std::string& path, const std::vector<ModelResults>
 void write_results_csv(const std::string& path, const std::vector<ModelResults>& models) {
     std::ofstream file(path);
     PBS2P_CHECK(file.good(), "{}: cannot write", path);
-    file << "model,table,label,method,nominal_bits,storage_bits,ppl_test,ppl_test_ood,ppl_valid,mean_kl,top1_agreement,"
+    file << "model,table,label,method,nominal_bits,storage_bits,ppl_test,ppl_test_ood,ppl_valid,mean_kl,top1_"
+            "agreement,"
             "compress_seconds,peak_rss_bytes\n";
     for (const ModelResults& m : models)
         for (const auto* list : {&m.main, &m.ablations})
@@ -383,12 +470,20 @@ std::string results_markdown(const std::vector<ModelResults>& models, const std:
                              const std::string& plot_prefix, const std::string& command_line) {
     std::string md = "# Results\n\n";
     md += "Generated by `" + command_line + "`; every number below is one that command printed.\n\n";
-    md += "Perplexity uses the gptq protocol (non-overlapping windows, every predicted token scored) at the context "
-          "given per model. KL divergence and top-1 agreement compare each compressed model's next-token "
-          "distribution with the FP model's on the first windows of the test split. *W-bits (nominal)* follows the "
-          "paper's convention; *true bits* counts everything stored for the compressed layers (signs, N:M "
-          "pattern, scales, salient bitmaps). The `paper` columns are the PBS²P paper's own WikiText-2 numbers on "
-          "LLaMA/OPT models, shown for context only: different models, text and context length.\n\n";
+    md +=
+        "Perplexity uses the gptq protocol (non-overlapping windows, every predicted token scored) at the "
+        "context "
+        "given per model. KL divergence and top-1 agreement compare each compressed model's next-token "
+        "distribution with the FP model's on the first windows of the test split. *W-bits (nominal)* follows "
+        "the "
+        "paper's convention; *true bits* counts everything the structured form of the compressed layers "
+        "holds (signs, N:M pattern, scales, salient bitmaps): **stored** where the packed form was built and "
+        "its "
+        "bytes measured (they equal the count), **analytic** where the form is counted but no packed form of "
+        "it "
+        "exists. Every method uses the same compensation (the exact whole-block error) unless a row says "
+        "otherwise. The `paper` columns are the PBS²P paper's own WikiText-2 numbers on "
+        "LLaMA/OPT models, shown for context only: different models, text and context length.\n\n";
     auto plots_for = [&](const std::string& model) {
         std::string out;
         for (const std::string& p : plots)
@@ -397,14 +492,18 @@ std::string results_markdown(const std::vector<ModelResults>& models, const std:
     };
     for (const ModelResults& m : models) {
         md += fmt::format("## {}\n\n", m.model_name);
-        md += fmt::format("Model `{}` ({}), calibration `{}`: {} windows of {} tokens; evaluation context {}{}; run "
-                          "took {:.1f} min.\n\n",
-                          m.model_dir, m.model_info.value("summary", std::string()), m.settings.calib_path,
-                          m.settings.calib_windows, m.settings.calib_seq, m.settings.eval_ctx,
-                          m.settings.max_eval_windows > 0 ? fmt::format(", at most {} windows per text", m.settings.max_eval_windows) : "",
-                          m.wall_seconds / 60.0);
+        md += fmt::format(
+            "Model `{}` ({}), calibration `{}`: {} windows of {} tokens, sampler seed {} (the rows the "
+            "claims compare: seeds {} to {}); evaluation context {}{}; run took {:.1f} min.\n\n",
+            m.model_dir, m.model_info.value("summary", std::string()), m.settings.calib_path,
+            m.settings.calib_windows, m.settings.calib_seq, m.settings.seed, m.settings.seed,
+            m.settings.seed + std::max(1, m.settings.seeds) - 1, m.settings.eval_ctx,
+            m.settings.max_eval_windows > 0
+                ? fmt::format(", at most {} windows per text", m.settings.max_eval_windows)
+                : "",
+            m.wall_seconds / 60.0);
         md += "### Main table (the paper's Table 1 layout)\n\n" + main_table(m) + "\n";
-        md += "### The paper's orderings, checked on this model\n\n" + claim_checks(m) + "\n";
+        md += "### The paper's orderings, checked on this model\n\n" + claim_rule() + claim_table(m) + "\n";
         if (!m.ablations.empty())
             md += "### Ablations (validation split; defaults are chosen here, never on test)\n\n" + ablation_table(m) + "\n";
         md += plots_for(m.model_name);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/unicode.h"
 
 namespace pbs2p {
 
@@ -17,6 +18,7 @@ std::string read_text_file(const std::string& path) {
     PBS2P_CHECK(!in.bad(), "{}: read error", path);
     std::string text = buffer.str();
     PBS2P_CHECK(!text.empty(), "{}: text file is empty", path);
+    require_utf8(text, path);
     return text;
 }
 

@@ -253,20 +253,25 @@ ModelConfig parse_hf_config(const nlohmann::json& j, const std::string& source) 
 ModelConfig load_hf_config(const std::string& path) {
     std::filesystem::path p(path);
     if (std::filesystem::is_directory(p)) p /= "config.json";
-    std::ifstream in(p, std::ios::binary);
-    PBS2P_CHECK(in, "{}: cannot open config: {}", p.string(), std::strerror(errno));
+    PBS2P_CHECK(std::ifstream(p).good(), "{}: cannot open config: {}", p.string(), std::strerror(errno));
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(p, ec);
     PBS2P_CHECK(ec || bytes <= config_limits::kMaxConfigBytes,
                 "{}: {} bytes exceeds the limit of {} for a config file (config_limits in io/hf_config.h)",
                 p.string(), bytes, config_limits::kMaxConfigBytes);
-    json j;
+    return parse_hf_config(read_json_file(p.string()), p.string());
+}
+
+json read_json_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    PBS2P_CHECK(in, "{}: cannot open", path);
     try {
-        j = json::parse(in);
+        return json::parse(in);
+    } catch (const json::parse_error& e) {
+        fail("{}: malformed JSON (syntax error at byte {})", path, e.byte);
     } catch (const json::exception& e) {
-        fail("{}: malformed JSON: {}", p.string(), e.what());
+        fail("{}: malformed JSON: {}", path, e.what());
     }
-    return parse_hf_config(j, p.string());
 }
 
 }  // namespace pbs2p

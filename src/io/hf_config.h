@@ -88,4 +88,8 @@ ModelConfig parse_hf_config(const nlohmann::json& json, const std::string& sourc
 // `path` is a config.json or a directory holding one.
 ModelConfig load_hf_config(const std::string& path);
 
+// Parses a JSON file (config.json, tokenizer.json); a syntax error names the file and the byte offset,
+// never the bytes themselves.
+nlohmann::json read_json_file(const std::string& path);
+
 }  // namespace pbs2p

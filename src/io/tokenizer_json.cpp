@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/hf_config.h"
 #include "io/tokenizer_vocab.h"
 
 namespace pbs2p {
@@ -15,15 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-json read_json(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    PBS2P_CHECK(in, "{}: cannot open", path);
+// A tokenizer JSON file, refused before reading when it is larger than the tokenizer limits allow.
+json read_tokenizer_json(const std::string& path) {
     check_tokenizer_file_size(path);
-    try {
-        return json::parse(in);
-    } catch (const json::exception& e) {
-        fail("{}: malformed JSON: {}", path, e.what());
-    }
+    return read_json_file(path);
 }
 
 // Components of a Sequence (or the single component itself); null -> none.
@@ -153,8 +149,8 @@ void read_config_tokens(const json& config, VocabSpec& spec, bool add_bos_defaul
 
 std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
                                              const std::string& config_path) {
-    const json vocab = read_json(vocab_path);
-    const json config = config_path.empty() ? json::object() : read_json(config_path);
+    const json vocab = read_tokenizer_json(vocab_path);
+    const json config = config_path.empty() ? json::object() : read_tokenizer_json(config_path);
     VocabSpec spec;
     spec.source = vocab_path;
     spec.kind = "bpe-bytelevel";
@@ -185,8 +181,8 @@ std::unique_ptr<Tokenizer> load_vocab_merges(const std::string& vocab_path, cons
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const std::string& config_path) {
-    const json root = read_json(path);
-    const json config = config_path.empty() ? json::object() : read_json(config_path);
+    const json root = read_tokenizer_json(path);
+    const json config = config_path.empty() ? json::object() : read_tokenizer_json(config_path);
     VocabSpec spec;
     spec.source = path;
     try {

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <array>
 
+#include "core/error.h"
+
 namespace pbs2p {
 namespace {
 
@@ -58,6 +60,65 @@ uint32_t utf8_decode(std::string_view text, size_t pos, size_t& length) {
     }
     length = n;
     return cp;
+}
+
+size_t utf8_invalid_offset(std::string_view text) {
+    const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const unsigned char lead = byte(pos);
+        if (lead < 0x80) {
+            ++pos;
+            continue;
+        }
+        // Sequence length and the allowed range of the second byte (excludes overlongs, surrogates and
+        // code points above U+10FFFF); later bytes are 0x80..0xBF.
+        size_t n = 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            n = 2;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            n = 3;
+            if (lead == 0xE0) lo = 0xA0;
+            if (lead == 0xED) hi = 0x9F;
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            n = 4;
+            if (lead == 0xF0) lo = 0x90;
+            if (lead == 0xF4) hi = 0x8F;
+        } else {
+            return pos;  // continuation byte without a lead, or a byte that never occurs in UTF-8
+        }
+        if (pos + n > text.size()) return pos;
+        if (byte(pos + 1) < lo || byte(pos + 1) > hi) return pos;
+        for (size_t i = 2; i < n; ++i)
+            if ((byte(pos + i) & 0xC0) != 0x80) return pos;
+        pos += n;
+    }
+    return std::string_view::npos;
+}
+
+std::string printable_utf8(std::string_view text) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const size_t bad = utf8_invalid_offset(text.substr(pos));
+        const size_t good_end = bad == std::string_view::npos ? text.size() : pos + bad;
+        for (; pos < good_end; ++pos) {
+            const unsigned char c = static_cast<unsigned char>(text[pos]);
+            if (c < 0x20 || c == 0x7F)
+                out += fmt::format("\\x{:02x}", c);
+            else
+                out += static_cast<char>(c);
+        }
+        if (pos < text.size()) out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[pos++]));
+    }
+    return out;
+}
+
+void require_utf8(std::string_view text, const std::string& what) {
+    const size_t at = utf8_invalid_offset(text);
+    PBS2P_CHECK(at == std::string_view::npos, "{}: not valid UTF-8 at byte offset {} (byte 0x{:02x})", what,
+                at, static_cast<unsigned>(static_cast<unsigned char>(text[at])));
 }
 
 void utf8_append(std::string& out, uint32_t cp) {

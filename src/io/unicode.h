@@ -41,6 +41,17 @@ uint32_t utf8_decode(std::string_view text, size_t pos, size_t& length);
 
 void utf8_append(std::string& out, uint32_t cp);
 
+// Byte offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF, no truncated sequence), or std::string_view::npos when all is.
+size_t utf8_invalid_offset(std::string_view text);
+
+// `text` with every control character and every byte outside well-formed UTF-8 written as \xNN, for
+// messages that quote input (a message never carries raw bytes of a file).
+std::string printable_utf8(std::string_view text);
+
+// Throws pbs2p::Error "<what>: not valid UTF-8 at byte offset N (byte 0xNN)" when text is not UTF-8.
+void require_utf8(std::string_view text, const std::string& what);
+
 // A UTF-8 string as code points with the byte offset of each (offsets has one extra entry: the end).
 struct Codepoints {
     std::vector<uint32_t> cps;

@@ -36,6 +36,8 @@ struct ExperimentCommand {
     int64_t eval_ctx = 0;
     int64_t max_eval_windows = 0;
     int64_t kl_windows = 16;
+    uint64_t seed = 0;
+    int seeds = 3;
     std::string command_line;
 };
 
@@ -77,15 +79,21 @@ int run(ExperimentCommand& cmd) {
         m.model_dir = dir;
         m.model_info = model_info(dir);
         const int64_t context = load_hf_config(dir).max_position_embeddings;
-        m.settings = {dir, cmd.calib, cmd.calib_windows, window_length_or_default(cmd.calib_seq, context),
-                      0, window_length_or_default(cmd.eval_ctx, context),
-                      cmd.max_eval_windows, cmd.kl_windows};
+        m.settings = {dir,
+                      cmd.calib,
+                      cmd.calib_windows,
+                      window_length_or_default(cmd.calib_seq, context),
+                      cmd.seed,
+                      cmd.seeds,
+                      window_length_or_default(cmd.eval_ctx, context),
+                      cmd.max_eval_windows,
+                      cmd.kl_windows};
         const bool with_ablations = i == 0 && !cmd.no_ablations && !cmd.valid.empty();
         // Everything that determines this model's numbers; a saved result is reused only when it matches.
-        const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", dir, cmd.calib, cmd.test,
-                                            cmd.test_ood, cmd.valid, cmd.quick,
-                                            m.settings.calib_windows, m.settings.calib_seq, m.settings.eval_ctx,
-                                            m.settings.max_eval_windows, m.settings.kl_windows, cmd.common.threads);
+        const std::string key = fmt::format(
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", dir, cmd.calib, cmd.test, cmd.test_ood, cmd.valid,
+            cmd.quick, m.settings.calib_windows, m.settings.calib_seq, m.settings.eval_ctx,
+            m.settings.max_eval_windows, m.settings.kl_windows, cmd.common.threads, cmd.seed, cmd.seeds);
         const fs::path saved = fs::path(cmd.out_dir) / m.model_name / "results.json";
         if (cmd.reuse && fs::exists(saved)) {
             std::ifstream in(saved);
@@ -157,15 +165,27 @@ CommandRegistrar registrar{
          app.add_flag("--quick", cmd->quick, "Smoke-test size: fewer methods and ablations");
          app.add_flag("--no-ablations", cmd->no_ablations, "Only the main table");
          app.add_flag("--reuse", cmd->reuse,
-                      "Reuse OUT/<model>/results.json from an earlier run with identical settings instead of rerunning");
-         app.add_option("--calib-windows", cmd->calib_windows, "Calibration windows per run")->capture_default_str();
-         app.add_option("--calib-seq", cmd->calib_seq, "Tokens per calibration window (0 = min(2048, context))")
+                      "Reuse OUT/<model>/results.json from an earlier run with identical settings instead of "
+                      "rerunning");
+         app.add_option("--calib-windows", cmd->calib_windows, "Calibration windows per run")
              ->capture_default_str();
-         app.add_option("--eval-ctx", cmd->eval_ctx, "Evaluation context (0 = min(2048, context))")->capture_default_str();
-         app.add_option("--max-eval-windows", cmd->max_eval_windows, "At most this many windows per text (0 = all)")
+         app.add_option("--calib-seq", cmd->calib_seq,
+                        "Tokens per calibration window (0 = min(2048, context))")
+             ->capture_default_str();
+         app.add_option("--eval-ctx", cmd->eval_ctx, "Evaluation context (0 = min(2048, context))")
+             ->capture_default_str();
+         app.add_option("--max-eval-windows", cmd->max_eval_windows,
+                        "At most this many windows per text (0 = all)")
              ->capture_default_str();
          app.add_option("--kl-windows", cmd->kl_windows, "Windows of the test text used for KL and top-1")
              ->capture_default_str();
+         app.add_option("--seed", cmd->seed, "Seed of the calibration window sampler")->capture_default_str();
+         app.add_option(
+                "--seeds", cmd->seeds,
+                "Calibration seeds (seed, seed+1, ...) of the runs the claim checks compare; their spread "
+                "decides each verdict")
+             ->capture_default_str()
+             ->check(CLI::Range(1, 16));
          add_common_options(app, cmd->common);
          return std::function<int()>([cmd] {
              cmd->command_line = "pbs2p experiment";
@@ -178,6 +198,8 @@ CommandRegistrar registrar{
                                               cmd->calib_windows, cmd->max_eval_windows, cmd->kl_windows);
              if (cmd->calib_seq > 0) cmd->command_line += fmt::format(" --calib-seq {}", cmd->calib_seq);
              if (cmd->eval_ctx > 0) cmd->command_line += fmt::format(" --eval-ctx {}", cmd->eval_ctx);
+             if (cmd->seed != 0) cmd->command_line += fmt::format(" --seed {}", cmd->seed);
+             cmd->command_line += fmt::format(" --seeds {}", cmd->seeds);
              return run(*cmd);
          });
      }}};

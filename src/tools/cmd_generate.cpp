@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "eval/generate.h"
 #include "io/tokenizer.h"
+#include "io/unicode.h"
 #include "model/model.h"
 #include "tools/command.h"
 #include "tools/model_loading.h"
@@ -29,6 +30,7 @@ int run(const GenerateCliOptions& o) {
     apply_common_options(o.common);
     const Model model = load_model_for_cli(o.model, o.kernel);
     const auto tokenizer = load_tokenizer(model_directory(o.model));
+    require_utf8(o.prompt, "--prompt");
     const std::vector<int32_t> prompt = tokenizer->encode(o.prompt, true);
     PBS2P_CHECK(!prompt.empty(), "--prompt: empty prompt");
     GenerateOptions options;

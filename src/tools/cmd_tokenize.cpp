@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/tokenizer.h"
+#include "io/unicode.h"
 #include "tools/command.h"
 
 namespace pbs2p::tools {
@@ -60,6 +61,7 @@ int run(const TokenizeOptions& o) {
             fmt::print("{}\n", text);
         return 0;
     }
+    require_utf8(input, source);
     const std::vector<int32_t> ids = tokenizer->encode(input, o.bos);
     if (o.common.json)
         fmt::print("{}\n", nlohmann::json{{"count", ids.size()}, {"ids", ids}, {"tokenizer", tokenizer->kind()}}.dump());

@@ -109,6 +109,10 @@ void add_compress_options(CLI::App& app, CompressCliOptions& o, bool calib_requi
     app.add_flag("--spbo-obs-update,!--no-spbo-obs-update", c.spbo_obs_update,
                  "pbs2p: OBS-update the kept weights for the entries pruned at each SPBO step")
         ->capture_default_str();
+    app.add_flag("--spbo-keep-best,!--no-spbo-keep-best", c.spbo_keep_best,
+                 "pbs2p: per row and scale group keep the one-shot fit where its error is lower than SPBO's "
+                 "(off: SPBO's own path)")
+        ->capture_default_str();
     // baselines
     app.add_option("--arb-variant", c.arb_variant, "arb-llm: arb | x | rc")->capture_default_str();
     app.add_flag("--no-cgb", o.no_cgb, "arb-llm: disable the column-group bitmap");

@@ -8,6 +8,7 @@
 #include "core/interrupt.h"
 #include "core/progress.h"
 #include "core/threads.h"
+#include "io/unicode.h"
 #include "tools/command.h"
 
 namespace pbs2p::tools {
@@ -57,10 +58,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "\npbs2p: %s\n", e.what());
         return pbs2p::kInterruptedExitCode;
     } catch (const pbs2p::Error& e) {
-        std::fprintf(stderr, "pbs2p: error: %s\n", e.what());
+        std::fprintf(stderr, "pbs2p: error: %s\n", pbs2p::printable_utf8(e.what()).c_str());
         return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "pbs2p: internal error: %s\n", e.what());
+        std::fprintf(stderr, "pbs2p: internal error: %s\n", pbs2p::printable_utf8(e.what()).c_str());
         return 2;
     }
 }

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "compress/driver.h"
 #include "core/rng.h"
@@ -115,17 +117,82 @@ TEST(Driver, ResumedRunIsIdenticalToUninterruptedRun) {
     fs::remove_all(checkpoint);
 }
 
+// Most distinct values in one row over aligned column spans of `span` columns (the structure a method's
+// scales are shared over).
+size_t max_distinct_per_row_span(const Matrix& w, int64_t span) {
+    size_t most = 0;
+    for (int64_t i = 0; i < w.rows; ++i)
+        for (int64_t j0 = 0; j0 < w.cols; j0 += span) {
+            std::set<float> values(w.row(i) + j0, w.row(i) + std::min(j0 + span, w.cols));
+            most = std::max(most, values.size());
+        }
+    return most;
+}
+
+// Most nonzero entries in one aligned group of m columns.
+int max_kept_per_group(const Matrix& w, int m) {
+    int most = 0;
+    for (int64_t i = 0; i < w.rows; ++i)
+        for (int64_t g = 0; g < w.cols; g += m) {
+            int kept = 0;
+            for (int j = 0; j < m; ++j) kept += w(i, g + j) != 0.0f;
+            most = std::max(most, kept);
+        }
+    return most;
+}
+
 TEST(Driver, BaselinesRunThroughTheSameDriver) {
+    // Every method through the driver on one model, each checked for the structure it promises.
     Model fp = Model::load(golden_model("opt_bias"));
     CalibrationSet calibration = random_calibration(fp, 4, 32, 3);
+    const std::set<std::string> nm = {"sparsegpt", "wanda", "stbllm", "pbs2p"};
     for (const std::string& method : method_names()) {
         Model model = Model::load(golden_model("opt_bias"));
         DriverOptions options = pbs2p_options();
         options.layer.method = method;
         CompressionReport report = compress_model(model, calibration, options);
-        EXPECT_EQ(report.layers.size(), model.all_linears().size()) << method;
-        for (Linear* linear : model.all_linears())
-            for (float v : linear->weight.data) ASSERT_TRUE(std::isfinite(v)) << method << " " << linear->name;
+        ASSERT_EQ(report.layers.size(), model.all_linears().size()) << method;
+        const std::vector<Linear*> linears = model.all_linears();
+        const std::vector<Linear*> originals = fp.all_linears();
+        for (size_t k = 0; k < linears.size(); ++k) {
+            const Matrix& w = linears[k]->weight;
+            const LayerStats& s = report.layers[k].stats;
+            const std::string where = method + " " + linears[k]->name;
+            for (float v : w.data) ASSERT_TRUE(std::isfinite(v)) << where;
+            EXPECT_NE(w.data, originals[k]->weight.data) << where << ": left uncompressed";
+            EXPECT_GT(s.rel_error, 0.0) << where;
+            EXPECT_LT(s.rel_error, 1.0) << where;
+            EXPECT_EQ(s.method, method) << where;
+            if (method == "rtn" || method == "gptq") {
+                // One 2-bit grid per row: at most 4 levels, and bits = 2 + one fp16 (scale, zero) per row.
+                EXPECT_LE(max_distinct_per_row_span(w, w.cols), 4u) << where;
+                EXPECT_DOUBLE_EQ(s.storage_bits, 2.0 + 32.0 / static_cast<double>(w.cols)) << where;
+            }
+            if (nm.count(method)) {
+                // N:M: at most N nonzeros per group (pbs2p: the block's N from the coarse stage).
+                EXPECT_EQ(s.m_group, 8) << where;
+                EXPECT_EQ(s.n_keep, method == "pbs2p" ? report.block_keep.at(report.layers[k].block) : 4) << where;
+                EXPECT_LE(max_kept_per_group(w, 8), s.n_keep) << where;
+                EXPECT_GT(s.pruned, 0) << where;
+            }
+            if (method == "pbs2p") {
+                // Row-wise backbone: every kept weight is mu +- alpha of its row and scale group.
+                EXPECT_LE(max_distinct_per_row_span(w, 32), 3u) << where;
+            }
+            if (method == "billm" || method == "arb-llm") {
+                EXPECT_GT(s.salient_fraction, 0.0) << where;
+                EXPECT_LT(s.salient_fraction, 1.0) << where;
+                EXPECT_NEAR(s.nominal_bits, 1.0 + s.salient_fraction, 1e-12) << where;
+                EXPECT_GT(s.storage_bits, s.nominal_bits) << where;
+            }
+            if (method == "billm") {
+                // Salient columns: order-2 residual (4 levels); the rest: two groups of one (alpha, mu) each.
+                EXPECT_LE(max_distinct_per_row_span(w, 32), 8u) << where;
+            }
+            if (method == "sparsegpt" || method == "wanda") {
+                EXPECT_GT(s.storage_bits, 8.0) << where;  // fp16 kept
+            }
+        }
     }
 }
 

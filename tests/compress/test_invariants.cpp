@@ -107,28 +107,112 @@ TEST(Binarizer, BraqOrderTwoBeatsOrderOneAndZeroSignIsZero) {
     EXPECT_LT(braq_row(x.data(), nullptr, 64, 2, o.data()), braq_row(x.data(), nullptr, 64, 1, o.data()));
 }
 
-TEST(Spbo, NeverWorseThanOneShotWithTheSameMask) {
+// A random row segment with an N:M keep mask from a noisy magnitude score.
+struct SpboCase {
+    std::vector<float> w, score;
+    Mask keep;
+};
+
+SpboCase spbo_case(Rng& rng, int n) {
+    SpboCase c{std::vector<float>(n), std::vector<float>(n), Mask(n)};
+    for (int j = 0; j < n; ++j) {
+        c.w[j] = static_cast<float>(rng.normal());
+        c.score[j] = c.w[j] * c.w[j] * static_cast<float>(0.5 + rng.uniform());
+    }
+    nm_keep_mask(c.score.data(), 1, n, n, 4, 8, c.keep.data());
+    return c;
+}
+
+// SPBO's own path, written out from the paper's description with the ARB building blocks: dense fit of
+// the whole segment, then the pruned entries of every 8-group leave the mask one per step in increasing
+// score order (tau = M - N = 4 steps), each step followed by a re-fit on the entries still present.
+void reference_spbo_path(const SpboCase& c, int iters, Arb1& p, std::vector<int8_t>& b) {
+    const int n = static_cast<int>(c.w.size());
+    Mask mask(n, 1);
+    b.assign(n, 0);
+    arb1_init(c.w.data(), nullptr, n, p, b.data());
+    arb1_refine(c.w.data(), nullptr, n, iters, p, b.data());
+    for (int step = 0; step < 4; ++step) {
+        for (int g = 0; g < n; g += 8) {
+            int lowest = -1;  // the lowest-scored pruned entry of the group still in the mask
+            for (int j = g; j < g + 8; ++j)
+                if (!c.keep[j] && mask[j] && (lowest < 0 || c.score[j] < c.score[lowest])) lowest = j;
+            mask[lowest] = 0;
+        }
+        arb1_refine(c.w.data(), mask.data(), n, iters, p, b.data());
+    }
+}
+
+TEST(Spbo, PathWithoutKeepBestIsTheStepwiseRefit) {
+    // keep_best off: the result is SPBO's path alone, never replaced by the one-shot fit.
     Rng rng(7);
     SpboOptions path;
+    path.keep_best = false;
     SpboOptions one_shot;
     one_shot.steps = -1;
-    for (int trial = 0; trial < 100; ++trial) {
-        const int n = 64;
-        std::vector<float> w(n), score(n);
-        for (int j = 0; j < n; ++j) {
-            w[j] = static_cast<float>(rng.normal());
-            score[j] = w[j] * w[j] * static_cast<float>(0.5 + rng.uniform());
-        }
-        Mask keep(n);
-        nm_keep_mask(score.data(), 1, n, n, 4, 8, keep.data());
-        Arb1 a, b;
-        std::vector<int8_t> sa(n), sb(n);
-        spbo_fit_row(w.data(), keep.data(), score.data(), n, 8, 4, path, nullptr, 0, a, sa.data());
-        spbo_fit_row(w.data(), keep.data(), score.data(), n, 8, 4, one_shot, nullptr, 0, b, sb.data());
-        EXPECT_LE(arb1_error(w.data(), keep.data(), n, a, sa.data()), arb1_error(w.data(), keep.data(), n, b, sb.data()) + 1e-9);
+    int path_better = 0, one_shot_better = 0;
+    for (int trial = 0; trial < 400; ++trial) {
+        const int n = 16;
+        const SpboCase c = spbo_case(rng, n);
+        Arb1 a, ref, o;
+        std::vector<int8_t> sa(n), sref, so(n);
+        const SpboRowResult r =
+            spbo_fit_row(c.w.data(), c.keep.data(), c.score.data(), n, 8, 4, path, nullptr, 0, a, sa.data());
+        EXPECT_FALSE(r.one_shot_won);
+        reference_spbo_path(c, path.inner_iters, ref, sref);
+        ASSERT_EQ(a.alpha, ref.alpha) << trial;
+        ASSERT_EQ(a.mu, ref.mu) << trial;
+        for (int j = 0; j < n; ++j) ASSERT_EQ(sa[j], c.keep[j] ? sref[j] : 0) << trial << " " << j;
+        // The path ends at a fit of the final mask: every kept sign is the better one for (alpha, mu).
         for (int j = 0; j < n; ++j)
-            if (!keep[j]) EXPECT_EQ(sa[j], 0);
+            if (c.keep[j]) {
+                const double d = c.w[j] - a.mu;
+                EXPECT_LE(std::fabs(d - a.alpha * sa[j]), std::fabs(d + a.alpha * sa[j]) + 1e-7) << trial;
+            }
+        spbo_fit_row(c.w.data(), c.keep.data(), c.score.data(), n, 8, 4, one_shot, nullptr, 0, o, so.data());
+        const double e_path = arb1_error(c.w.data(), c.keep.data(), n, a, sa.data());
+        const double e_one = arb1_error(c.w.data(), c.keep.data(), n, o, so.data());
+        path_better += e_path < e_one;
+        one_shot_better += e_one < e_path;
     }
+    // SPBO's claim, on its own: where the two fits differ, the stepwise path is the better one more often
+    // (16-wide segments: 51 against 11 of 400). It is not never-worse, which is why the compressor keeps the
+    // better of the two by default (keep_best); on 64-wide segments the fits differ in under 1% of cases.
+    EXPECT_GT(one_shot_better, 0);
+    EXPECT_GT(path_better, 2 * one_shot_better);
+    RecordProperty("path_better", path_better);
+    RecordProperty("one_shot_better", one_shot_better);
+}
+
+TEST(Spbo, KeepBestReturnsTheLowerErrorOfPathAndOneShot) {
+    Rng rng(11);
+    SpboOptions best, path, one_shot;
+    path.keep_best = false;
+    one_shot.steps = -1;
+    int one_shot_won = 0;
+    for (int trial = 0; trial < 200; ++trial) {
+        const int n = 16;
+        const SpboCase c = spbo_case(rng, n);
+        Arb1 a, p, o;
+        std::vector<int8_t> sa(n), sp(n), so(n);
+        const SpboRowResult r =
+            spbo_fit_row(c.w.data(), c.keep.data(), c.score.data(), n, 8, 4, best, nullptr, 0, a, sa.data());
+        spbo_fit_row(c.w.data(), c.keep.data(), c.score.data(), n, 8, 4, path, nullptr, 0, p, sp.data());
+        spbo_fit_row(c.w.data(), c.keep.data(), c.score.data(), n, 8, 4, one_shot, nullptr, 0, o, so.data());
+        const bool one_lower =
+            arb1_error(c.w.data(), c.keep.data(), n, o, so.data()) < arb1_error(c.w.data(), c.keep.data(), n, p, sp.data());
+        EXPECT_EQ(r.one_shot_won, one_lower) << trial;
+        const Arb1& expect = one_lower ? o : p;
+        const std::vector<int8_t>& expect_signs = one_lower ? so : sp;
+        EXPECT_EQ(a.alpha, expect.alpha) << trial;
+        EXPECT_EQ(a.mu, expect.mu) << trial;
+        EXPECT_EQ(sa, expect_signs) << trial;
+        one_shot_won += r.one_shot_won;
+    }
+
+    // Both branches of the choice are taken on these segments.
+    EXPECT_GT(one_shot_won, 0);
+    EXPECT_LT(one_shot_won, 200);
 }
 
 TEST(Spbo, ScheduleIntroducesLowestScoresFirst) {
@@ -195,6 +279,27 @@ TEST(Pbs2p, BackbonesAndVariantsKeepTheStructure) {
             EXPECT_EQ(out.layout.has_value(), std::string(backbone) == "arb" || std::string(backbone) == "arb-x");
             EXPECT_LT(out.stats.rel_error, 1.0) << backbone;
             EXPECT_GT(out.stats.storage_bits, 1.0);
+        }
+}
+
+// The backbones without a layout against the forms they extend, at the same 4:8 mask rule: row x column
+// scales (arb-rc) fit better than one (alpha, mu) per row (arb); the salient structure (a second binary
+// plane on salient columns, two groups for the rest) fits better still, and better than STBLLM, whose
+// structure it shares but whose groups are BRAQ fits without SPBO.
+TEST(Pbs2p, RicherBackbonesLowerTheErrorOfThePlainOnes) {
+    for (uint64_t seed : {13, 5, 41})
+        for (double outliers : {1.0, 2.0}) {
+            auto l = make_layer(16, 128, seed, -1, 0, outliers);
+            auto error = [&](const char* method, const char* backbone) {
+                CompressOptions o = opts(method);
+                o.backbone = backbone;
+                return compress_layer(l.w, l.h, o).stats.rel_error;
+            };
+            const double arb = error("pbs2p", "arb"), rc = error("pbs2p", "arb-rc");
+            const double salient = error("pbs2p", "salient"), stbllm = error("stbllm", "arb");
+            EXPECT_LT(rc, 0.92 * arb) << seed << " " << outliers;
+            EXPECT_LT(salient, 0.9 * rc) << seed << " " << outliers;
+            EXPECT_LT(salient, 0.9 * stbllm) << seed << " " << outliers;
         }
 }
 

@@ -8,12 +8,47 @@
 #include "io/gguf.h"
 #include "io/tokenizer.h"
 #include "io/tokenizer_vocab.h"
+#include "io/unicode.h"
 #include "test_tokenizer_util.h"
 
 namespace pbs2p {
 namespace {
 
 namespace fs = std::filesystem;
+
+TEST(Utf8, FirstInvalidByteFollowsRfc3629) {
+    const size_t ok = std::string_view::npos;
+    EXPECT_EQ(utf8_invalid_offset(""), ok);
+    EXPECT_EQ(utf8_invalid_offset("plain ASCII"), ok);
+    EXPECT_EQ(utf8_invalid_offset("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"),
+              ok);                                           // up to U+10FFFF
+    EXPECT_EQ(utf8_invalid_offset("ab\x80"), 2u);            // continuation byte without a lead
+    EXPECT_EQ(utf8_invalid_offset("a\xc0\xaf"), 1u);         // overlong '/'
+    EXPECT_EQ(utf8_invalid_offset("a\xc1\xbf"), 1u);         // overlong
+    EXPECT_EQ(utf8_invalid_offset("\xe0\x80\xaf"), 0u);      // overlong 3-byte
+    EXPECT_EQ(utf8_invalid_offset("\xf0\x80\x80\xaf"), 0u);  // overlong 4-byte
+    EXPECT_EQ(utf8_invalid_offset("x\xed\xa0\x80"), 1u);     // surrogate U+D800
+    EXPECT_EQ(utf8_invalid_offset("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+    EXPECT_EQ(utf8_invalid_offset("\xf5\x80\x80\x80"), 0u);
+    EXPECT_EQ(utf8_invalid_offset("\xff"), 0u);
+    EXPECT_EQ(utf8_invalid_offset("abc\xe2\x82"), 3u);   // truncated at the end
+    EXPECT_EQ(utf8_invalid_offset("abc\xe2\x82x"), 3u);  // bad continuation
+    try {
+        require_utf8("ok \xfe", "f.txt");
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "f.txt: not valid UTF-8 at byte offset 3 (byte 0xfe)");
+    }
+}
+
+TEST(Utf8, PrintableEscapesControlAndInvalidBytes) {
+    EXPECT_EQ(printable_utf8("caf\xc3\xa9"), "caf\xc3\xa9");  // valid UTF-8 stays
+    EXPECT_EQ(printable_utf8("a\xff"
+                             "b\x01"
+                             "c\nd\x7f"),
+              "a\\xffb\\x01c\\x0ad\\x7f");
+    EXPECT_EQ(printable_utf8("x\xe2\x82"), "x\\xe2\\x82");
+}
 
 // Builds GGUF v3 metadata in memory.
 class GgufBuilder {

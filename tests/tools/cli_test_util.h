@@ -133,7 +133,8 @@ inline std::string last_line(const std::string& text) {
 }
 
 // A handled error: exit status 1, no crash, stderr ends with exactly one "pbs2p: error: ..." line that
-// names every item of `mentions` (typically the file and the tensor/option/key at fault).
+// names every item of `mentions` (typically the file and the tensor/option/key at fault) and holds only
+// printable ASCII (a message never carries raw bytes of a file; the fixtures' paths are ASCII).
 inline void expect_clean_error(const CliRun& r, std::initializer_list<std::string> mentions) {
     expect_no_crash(r);
     EXPECT_EQ(r.exit_code, 1) << r.describe();
@@ -145,6 +146,8 @@ inline void expect_clean_error(const CliRun& r, std::initializer_list<std::strin
     EXPECT_EQ(error_lines, 1u) << r.describe();
     for (const std::string& m : mentions)
         EXPECT_TRUE(contains(line, m)) << "error line lacks '" << m << "'\n" << r.describe();
+    for (unsigned char c : line)
+        EXPECT_TRUE(c >= 0x20 && c < 0x7F) << "raw byte " << int(c) << " in: " << line;
 }
 
 // Copies a golden test model (config.json + model.safetensors) to `dst`; with `tokenizer`, adds the tiny

@@ -1,6 +1,7 @@
 // Bad input through the `pbs2p` binary: every case must end with exit status 1 and one error line naming
 // the file and the item at fault, never a signal, a sanitizer report or an "internal error". Fixtures are
 // golden test models copied to a temp directory and mutated byte by byte.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -148,6 +149,37 @@ TEST_F(CliBadInput, ConfigIsNotJson) {
     expect_clean_error(info(), {config().string()});
 }
 
+// A binary config.json: the error names the file and the byte offset, not the bytes.
+TEST_F(CliBadInput, ConfigIsBinary) {
+    write_file(config(), std::string("\xff\xfe\x00\x01\x89PNG", 8));
+    expect_all_loaders_fail({config().string(), "byte 1"});
+    expect_clean_error(info(), {config().string(), "byte 1"});
+}
+
+// Text that is not UTF-8 is rejected with the offset of the first bad byte (never silently replaced):
+// a stray byte, an overlong form, a surrogate, a truncated sequence at the end.
+TEST_F(CliBadInput, TextIsNotUtf8) {
+    const std::pair<std::string, std::string> cases[] = {
+        {"the union\xff is strong", "offset 9 (byte 0xff)"},
+        {"ab\xc0\xafcd", "offset 2 (byte 0xc0)"},
+        {"state \xed\xa0\x80 of", "offset 6 (byte 0xed)"},
+        {"caf\xc3\xa9 au lait \xe2\x82", "offset 14 (byte 0xe2)"}};
+    for (const auto& [bytes, where] : cases) {
+        write_file(text_, sample_text(1500) + bytes);
+        const std::string offset = "offset " + std::to_string(1500 + std::stoi(where.substr(7)));
+        const std::string byte = where.substr(where.find("(byte"));
+        expect_clean_error(eval(), {text_.string(), "not valid UTF-8", offset, byte});
+        expect_clean_error(compress({"--method", "sparsegpt"}, text_.string()),
+                           {text_.string(), offset, byte});
+        expect_clean_error(run_cli({"tokenize", model_.string(), "--text", text_.string()}),
+                           {text_.string(), offset});
+    }
+    expect_clean_error(run_cli({"generate", model_.string(), "-p", "the \xff", "-n", "2"}),
+                       {"--prompt", "offset 4 (byte 0xff)"});
+    write_file(text_, sample_text(1500) + "caf\xc3\xa9 \xe2\x82\xac 10");  // valid multi-byte UTF-8 passes
+    EXPECT_EQ(eval().exit_code, 0) << eval().describe();
+}
+
 TEST_F(CliBadInput, MissingConfigAndWeights) {
     fs::remove(config());
     expect_clean_error(eval(), {"config.json"});
@@ -263,6 +295,7 @@ class CliBadPacked : public CliBadInput {
             model_ = path;
             expect_clean_error(eval(), mentions);
             expect_clean_error(generate(), mentions);
+            expect_clean_error(info(), mentions);
         }
     }
 
@@ -292,6 +325,43 @@ TEST_F(CliBadPacked, IntactPackedModelRuns) {
         EXPECT_NEAR(ppl, expected_ppl, 0.05 * expected_ppl) << path;
         const CliRun g = run_cli({"generate", path.string(), "-p", "the", "-n", "4", "--json", "-t", "1"});
         EXPECT_EQ(g.exit_code, 0) << g.describe();
+    }
+}
+
+// info takes what eval / generate / bench take: the packed file and its directory, showing every packed
+// layer's N:M, scale group and true bits.
+TEST_F(CliBadPacked, InfoDescribesThePackedLayers) {
+    const PackedFile packed = PackedFile::open(file_.string());
+    for (const fs::path& path : {packed_, file_}) {
+        const CliRun r = run_cli({"info", path.string(), "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+        const nlohmann::json j = nlohmann::json::parse(r.out);
+        EXPECT_EQ(j.at("format"), "packed");
+        EXPECT_EQ(j.at("architecture"), "LlamaForCausalLM");
+        const auto& layers = j.at("packed").at("layers");
+        ASSERT_EQ(layers.size(), packed.layer_names().size());
+        int64_t bytes = 0, weights = 0;
+        for (const auto& l : layers) {
+            const PackedLayerDesc& d = packed.desc(l.at("name"));
+            EXPECT_EQ(l.at("n_keep"), 5);
+            EXPECT_EQ(l.at("m_group"), 8);
+            EXPECT_EQ(l.at("scale_group"), d.cols);
+            const int64_t layer_bytes =
+                packed.tensors().tensor(l.at("name").get<std::string>() + ".codes").nbytes +
+                packed.tensors().tensor(l.at("name").get<std::string>() + ".scales").nbytes;
+            EXPECT_DOUBLE_EQ(l.at("bits_per_weight").get<double>(), 8.0 * layer_bytes / (d.rows * d.cols));
+            bytes += layer_bytes;
+            weights += d.rows * d.cols;
+        }
+        EXPECT_DOUBLE_EQ(j.at("packed").at("bits_per_weight").get<double>(), 8.0 * bytes / weights);
+        std::map<std::string, int> patterns;  // layers per N:M and scale group
+        for (const auto& l : layers)
+            ++patterns[fmt::format("5:8, scale group {}", l.at("scale_group").get<int64_t>())];
+        EXPECT_EQ(j.at("packed").at("patterns"), nlohmann::json(patterns));
+        const CliRun text = run_cli({"info", path.string()});
+        ASSERT_EQ(text.exit_code, 0) << text.describe();
+        EXPECT_TRUE(contains(text.out, "5:8")) << text.out;
+        EXPECT_TRUE(contains(text.out, "true bits")) << text.out;
     }
 }
 
