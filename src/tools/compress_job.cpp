@@ -16,6 +16,7 @@
 #include "core/memory.h"
 #include "core/progress.h"
 #include "eval/text.h"
+#include "io/hf_config.h"
 #include "io/tokenizer.h"
 #include "model/model.h"
 #include "packed/packed_file.h"
@@ -87,6 +88,41 @@ struct OutputFolder {
         for (const fs::path& file : files) rename_durably(file.string(), (dir / file.filename()).string());
     }
 };
+
+// config.json of the compressed directory gains a "quantization_config" (in the spirit of Hugging Face's
+// compressed-tensors) saying what the directory holds: method, code, scale group, packed file, true bits.
+void add_quantization_config(const fs::path& config_path, const nlohmann::json& report, const DriverOptions& driver,
+                             bool packable) {
+    nlohmann::json config = read_json_file(config_path.string());
+    const CompressOptions& o = driver.layer;
+    nlohmann::json q = {{"quant_method", "pbs2p"},
+                        {"method", o.method},
+                        {"format_version", kPackedFormatVersion},
+                        {"storage_bits_per_weight", report.at("storage_bits")},
+                        {"weights", "model.safetensors holds the dequantized weights"}};
+    if (o.method == "pbs2p" && !driver.code_by_type.empty()) {
+        q["code"] = "by tensor type";
+        q["recipe"] = recipe_to_string(driver.code_by_type);
+    } else if (o.method == "pbs2p" && o.code != "nm") {
+        q["code"] = o.code;
+        q["scale_group"] = o.scale_group;
+    } else if (report.at("layers").size() > 0 && report.at("layers")[0].at("stats").at("m_group").get<int>() > 0) {
+        q["code"] = "nm";
+        q["nm"] = fmt::format("{}:{}", o.n_keep, o.m_group);
+        q["scale_group"] = o.scale_group;
+        q["block_keep"] = report.at("block_keep");
+    } else {
+        q["bits"] = o.bits;
+        q["group_size"] = o.group_size;
+    }
+    if (packable) {
+        q["packed_file"] = kPackedModelFileName;
+        q["packed_bits_per_weight"] = report.at("packed_bits_per_weight");
+        q["packed_bits_per_parameter"] = report.at("packed_bits_per_parameter");
+    }
+    config["quantization_config"] = q;
+    write_file_atomically(config_path.string(), config.dump(2) + "\n");
+}
 
 }  // namespace
 
@@ -181,6 +217,7 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
         out["packed_summary"] = pack_summary_json(packed);
     }
     write_file_atomically((staging / "report.json").string(), out.dump(1) + "\n");
+    add_quantization_config(staging / "config.json", out, driver, packable);
     if (interrupt_requested())
         throw Interrupted(fmt::format("interrupted before the outputs were published; every block is kept in {}",
                                       checkpoint.string()));

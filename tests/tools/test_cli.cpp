@@ -307,6 +307,14 @@ nlohmann::json check_compress_output(const fs::path& out, const std::string& met
         EXPECT_TRUE(report.contains(total)) << "report.json lacks " << total;
     EXPECT_EQ(report.at("calibration_tokens"), 4 * 64);
     EXPECT_EQ(report.at("packed"), packed);
+    // config.json says what the directory holds, with the bits the report counts.
+    const auto config = nlohmann::json::parse(read_file(out / "config.json"));
+    const auto& q = config.at("quantization_config");
+    EXPECT_EQ(q.at("quant_method"), "pbs2p");
+    EXPECT_EQ(q.at("method"), method);
+    EXPECT_EQ(q.at("storage_bits_per_weight"), report.at("storage_bits"));
+    EXPECT_EQ(q.contains("packed_file"), packed);
+    if (packed) EXPECT_EQ(q.at("packed_bits_per_weight"), report.at("packed_bits_per_weight"));
     EXPECT_LT(report.at("nominal_bits").get<double>(), report.at("storage_bits").get<double>());
     EXPECT_GT(report.at("compressed_parameters").get<int64_t>(), 0);
     EXPECT_FALSE(report.at("layers").empty());
