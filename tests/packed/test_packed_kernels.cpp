@@ -5,6 +5,7 @@
 //   reference vs dequantized fp64 product: 1e-6 S
 //   f32-activation kernels:                1e-5 S
 //   q8-activation kernels:                 1e-5 S + sum_j |w_ij| * max_j |x_tj| / 254  (int8 rounding bound)
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -55,6 +56,39 @@ DenseResult dense_product(const Matrix& w, const std::vector<float>& x, int64_t 
     return r;
 }
 
+// Every kernel in the build against the fp64 product of the dequantized layout, for `tokens` random
+// activation rows (gemv for one token, gemm otherwise); `what` names the case in failures.
+void expect_kernels_match_dense(const BinaryLayout& layout, int64_t tokens, uint64_t seed,
+                                const std::string& what) {
+    const PackedMatrix w = make_packed_matrix(encode_layer(layout));
+    const Matrix dense = dequantize(layout);
+    const int64_t rows = layout.rows, cols = layout.cols;
+    const std::vector<float> x = random_activations(tokens, cols, seed);
+    const DenseResult oracle = dense_product(dense, x, tokens);
+    std::vector<float> x_max(static_cast<size_t>(tokens), 0.0f);
+    for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t j = 0; j < cols; ++j)
+            x_max[static_cast<size_t>(t)] =
+                std::max(x_max[static_cast<size_t>(t)], std::fabs(x[static_cast<size_t>(t * cols + j)]));
+    for (const PackedKernel& k : packed_kernels()) {
+        std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
+        if (tokens == 1)
+            k.gemv(w, x.data(), y.data());
+        else
+            k.gemm(w, x.data(), tokens, y.data());
+        const bool reference = std::string(k.name) == "reference";
+        const bool q8 = std::string(k.activations) == "q8";
+        for (int64_t t = 0; t < tokens; ++t)
+            for (int64_t i = 0; i < rows; ++i) {
+                const auto at = static_cast<size_t>(t * rows + i);
+                double tol = (reference ? 1e-6 : 1e-5) * oracle.abs_sum[at] + 1e-30;
+                if (q8) tol += oracle.w_abs[at] * x_max[static_cast<size_t>(t)] / 254.0;
+                ASSERT_NEAR(y[at], oracle.y[at], tol)
+                    << k.name << " " << what << " tokens " << tokens << " at token " << t << " row " << i;
+            }
+    }
+}
+
 TEST(PackedKernels, TableListsReferenceFirst) {
     ASSERT_FALSE(packed_kernels().empty());
     EXPECT_STREQ(packed_kernels().front().name, "reference");
@@ -69,44 +103,16 @@ TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
     uint64_t seed = 100;
     for (const Case& c : cases) {
         const BinaryLayout layout = random_layout(c.rows, c.cols, c.n_keep, 8, c.scale_group, seed++);
-        const PackedMatrix w = make_packed_matrix(encode_layer(layout));
-        const Matrix dense = dequantize(layout);
         for (int64_t tokens : token_counts) {
             if (c.cols >= 1024 && tokens > 17) continue;  // keep the fp64 oracle fast
-            const std::vector<float> x = random_activations(tokens, c.cols, seed++);
-            const DenseResult oracle = dense_product(dense, x, tokens);
-            float x_max = 0;
-            std::vector<float> x_max_per_token(static_cast<size_t>(tokens), 0.0f);
-            for (int64_t t = 0; t < tokens; ++t)
-                for (int64_t j = 0; j < c.cols; ++j)
-                    x_max_per_token[static_cast<size_t>(t)] =
-                        std::max(x_max_per_token[static_cast<size_t>(t)],
-                                 std::fabs(x[static_cast<size_t>(t * c.cols + j)]));
-            (void)x_max;
-            for (const PackedKernel& k : packed_kernels()) {
-                std::vector<float> y(static_cast<size_t>(tokens * c.rows), std::nanf(""));
-                if (tokens == 1)
-                    k.gemv(w, x.data(), y.data());
-                else
-                    k.gemm(w, x.data(), tokens, y.data());
-                const bool reference = std::string(k.name) == "reference";
-                const bool q8 = std::string(k.activations) == "q8";
-                for (int64_t t = 0; t < tokens; ++t)
-                    for (int64_t i = 0; i < c.rows; ++i) {
-                        const auto at = static_cast<size_t>(t * c.rows + i);
-                        double tol = (reference ? 1e-6 : 1e-5) * oracle.abs_sum[at] + 1e-30;
-                        if (q8) tol += oracle.w_abs[at] * x_max_per_token[static_cast<size_t>(t)] / 254.0;
-                        ASSERT_NEAR(y[at], oracle.y[at], tol)
-                            << k.name << " " << c.rows << "x" << c.cols << " " << c.n_keep << ":8 sg "
-                            << c.scale_group << " tokens " << tokens << " at token " << t << " row " << i;
-                    }
-            }
+            expect_kernels_match_dense(
+                layout, tokens, seed++,
+                fmt::format("{}x{} {}:8 sg {}", c.rows, c.cols, c.n_keep, c.scale_group));
+            if (::testing::Test::HasFatalFailure()) return;
         }
     }
 }
 
-// More rows than one decoded fp32 panel holds (panel boundaries and a partial last row block), and token
-// counts on both sides of the table/decode switch; kernels against the reference kernel.
 // Codebook codes (variable N per group, alpha only) through every kernel against the dequantized product.
 TEST(PackedKernels, CodebookCodesMatchDequantizedProduct) {
     struct CodeCase {
@@ -118,32 +124,10 @@ TEST(PackedKernels, CodebookCodesMatchDequantizedProduct) {
     uint64_t seed = 300;
     for (const CodeCase& c : cases) {
         const BinaryLayout layout = random_code_layout(c.rows, c.cols, c.code, c.scale_group, seed++);
-        const PackedMatrix w = make_packed_matrix(encode_layer(layout));
-        const Matrix dense = dequantize(layout);
         for (int64_t tokens : {1, 3, 17}) {
-            const std::vector<float> x = random_activations(tokens, c.cols, seed++);
-            const DenseResult oracle = dense_product(dense, x, tokens);
-            for (const PackedKernel& k : packed_kernels()) {
-                std::vector<float> y(static_cast<size_t>(tokens * c.rows), std::nanf(""));
-                if (tokens == 1)
-                    k.gemv(w, x.data(), y.data());
-                else
-                    k.gemm(w, x.data(), tokens, y.data());
-                const bool q8 = std::string(k.activations) == "q8";
-                for (int64_t t = 0; t < tokens; ++t) {
-                    float x_max = 0.0f;
-                    for (int64_t j = 0; j < c.cols; ++j)
-                        x_max = std::max(x_max, std::fabs(x[static_cast<size_t>(t * c.cols + j)]));
-                    for (int64_t i = 0; i < c.rows; ++i) {
-                        const auto at = static_cast<size_t>(t * c.rows + i);
-                        double tol = 1e-5 * oracle.abs_sum[at] + 1e-30;
-                        if (q8) tol += oracle.w_abs[at] * x_max / 254.0;
-                        ASSERT_NEAR(y[at], oracle.y[at], tol)
-                            << k.name << " " << c.code << " " << c.rows << "x" << c.cols << " tokens "
-                            << tokens << " row " << i;
-                    }
-                }
-            }
+            expect_kernels_match_dense(layout, tokens, seed++,
+                                       fmt::format("{} {}x{} sg {}", c.code, c.rows, c.cols, c.scale_group));
+            if (::testing::Test::HasFatalFailure()) return;
         }
     }
 }
