@@ -65,7 +65,7 @@ PackSummary summarize_packed_file(const std::string& path) {
         const PackedLayerDesc& d = packed.desc(name);
         ++s.layers;
         s.packed_weights += d.rows * d.cols;
-        s.packed_bytes += d.code_bytes() + d.rows * d.scale_groups_per_row() * int64_t{sizeof(ScalePair)};
+        s.packed_bytes += d.code_bytes() + d.rows * d.scale_groups_per_row() * d.scale_bytes();
     }
     for (const std::string& name : packed.table_names()) {
         const TableDesc& d = packed.table_desc(name);
