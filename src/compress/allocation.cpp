@@ -57,6 +57,10 @@ std::vector<CodeChoice> parse_ladder(const std::string& text) {
     return out;
 }
 
+std::vector<std::string> parse_priority(const std::string& text) {
+    return split(text, ',');
+}
+
 std::map<std::string, CodeChoice> parse_recipe(const std::string& text) {
     std::map<std::string, CodeChoice> out;
     for (const std::string& item : split(text, ',')) {

@@ -23,6 +23,8 @@ CodeChoice parse_code_choice(const std::string& text);
 std::string to_string(const CodeChoice& choice);
 // Comma-separated list of rungs, cheapest first.
 std::vector<CodeChoice> parse_ladder(const std::string& text);
+// Comma-separated tensor types in the order a budget raises them ("v_proj,down_proj,...").
+std::vector<std::string> parse_priority(const std::string& text);
 // "v_proj=tern13@-1,down_proj=tern13@-1,*=tern11@256": tensor type -> choice ("*" = every other type).
 std::map<std::string, CodeChoice> parse_recipe(const std::string& text);
 std::string recipe_to_string(const std::map<std::string, CodeChoice>& recipe);

@@ -175,12 +175,8 @@ void resolve_code_allocation(CompressCliOptions& o, Model& model) {
     if (!o.recipe.empty()) {
         o.driver.code_by_type = parse_recipe(o.recipe);
     } else {
-        std::vector<std::string> priority;
-        std::string item;
-        std::istringstream in(o.priority);
-        while (std::getline(in, item, ','))
-            if (!item.empty()) priority.push_back(item);
-        o.driver.code_by_type = allocate_codes(shapes, parse_ladder(o.ladder), priority, o.bits_budget);
+        o.driver.code_by_type =
+            allocate_codes(shapes, parse_ladder(o.ladder), parse_priority(o.priority), o.bits_budget);
     }
     bool all_tern = true;
     for (const auto& [type, c] : o.driver.code_by_type) all_tern = all_tern && c.code != "nm";
