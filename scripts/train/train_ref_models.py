@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the two small reference models (ref-llama, ref-opt) on CPU.
+"""Train the small reference models (ref-llama, ref-opt, ref-llama-deep) on CPU.
 
 Deterministic setup (fixed seeds; CPU float32 training), wall-clock budgeted:
 each model trains until its time budget is spent, then is saved as a Hugging
@@ -13,6 +13,7 @@ Usage:
   train_ref_models.py --measure            # throughput of a few steps
   train_ref_models.py --models llama,opt --minutes 30 --out models
   train_ref_models.py --models llama,opt --minutes 45 --resume   # another phase on the saved models
+  train_ref_models.py --models llama-deep --minutes 90            # the 12-block model (ref-llama-deep)
 """
 import argparse
 import csv
@@ -96,9 +97,14 @@ OPT_CONFIG = {
     "transformers_version": "4.40.0",
 }
 
+# ref-llama-deep: ref-llama's layout and width at 12 blocks, so that block importance can vary with depth.
+LLAMA_DEEP_CONFIG = dict(LLAMA_CONFIG, num_hidden_layers=12)
+
+CONFIGS = {"llama": LLAMA_CONFIG, "opt": OPT_CONFIG, "llama-deep": LLAMA_DEEP_CONFIG}
 HPARAMS = {
     "llama": {"lr": 2e-3, "batch": 8, "seed": 1234},
     "opt": {"lr": 1.5e-3, "batch": 8, "seed": 4321},
+    "llama-deep": {"lr": 1.5e-3, "batch": 8, "seed": 2468},
 }
 WARMUP = 40
 MIN_LR_FRAC = 0.1
@@ -140,7 +146,7 @@ def init_weights(model, cfg):
 
 
 def make_model(kind, seed):
-    cfg = dict(LLAMA_CONFIG if kind == "llama" else OPT_CONFIG)
+    cfg = dict(CONFIGS[kind])
     torch.manual_seed(seed)
     model = hf_models.build_model(cfg)
     init_weights(model, cfg)
