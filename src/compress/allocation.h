@@ -11,6 +11,15 @@
 
 namespace pbs2p {
 
+// The default preset (chosen on the valid split, docs/FINDINGS.md §4): variable-N ternary codes allocated by
+// tensor type under this many bits per weight of the decoder linear layers (at or under llama.cpp's IQ1_S
+// on the reference model), up this ladder in this order of tensor types, with 3 alpha re-fit passes.
+inline constexpr double kDefaultBitsBudget = 1.65;
+inline constexpr const char* kDefaultLadder = "tern11@256,tern13@-1,tern13@128,tern13@64,tern13@32";
+inline constexpr const char* kDefaultPriority =
+    "v_proj,down_proj,fc2,o_proj,out_proj,gate_proj,up_proj,fc1,q_proj,k_proj";
+inline constexpr int kDefaultAlphaPasses = 3;
+
 // One rung of a ladder: a weight code and its scale group (columns per alpha; -1 = one per row).
 struct CodeChoice {
     std::string code;

@@ -9,8 +9,8 @@
 namespace pbs2p {
 
 // C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major with leading dimensions.
-void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // Y[tokens x out] = X[tokens x in] * W^T, where W is [out x in] (the linear-layer product).
 void matmul_xwt(const float* x, int64_t tokens, int64_t in, const float* w, int64_t out, float* y);

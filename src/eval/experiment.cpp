@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include "compress/calibration.h"
@@ -10,6 +11,7 @@
 #include "eval/kl_divergence.h"
 #include "eval/perplexity.h"
 #include "eval/text.h"
+#include "eval/zeroshot.h"
 #include "io/tokenizer.h"
 #include "packed/packed_layer.h"
 
@@ -72,6 +74,7 @@ nlohmann::json ExperimentResult::to_json() const {
             {"ppl_seeds", ppl_seeds},
             {"compress_seconds", compress_seconds},
             {"peak_rss_bytes", peak_rss_bytes},
+            {"zeroshot", zeroshot},
             {"report", report}};
 }
 
@@ -92,6 +95,7 @@ ExperimentResult ExperimentResult::from_json(const nlohmann::json& j) {
     r.compress_seconds = j.at("compress_seconds").get<double>();
     r.peak_rss_bytes = j.at("peak_rss_bytes").get<int64_t>();
     r.report = j.at("report");
+    if (j.contains("zeroshot")) r.zeroshot = j.at("zeroshot").get<std::map<std::string, nlohmann::json>>();
     return r;
 }
 
@@ -114,6 +118,13 @@ std::vector<ExperimentRun> main_table_runs(bool quick) {
     for (int n : kept)
         runs.push_back(compared(nm_run("stbllm", fmt::format("STBLLM {}:8", n), n, 8, "main")));
     for (int n : kept) runs.push_back(compared(nm_run("pbs2p", fmt::format("PBS2P {}:8", n), n, 8, "main")));
+    {   // the CLI's default preset: variable-N ternary codes allocated by tensor type under a bits budget
+        ExperimentRun preset{fmt::format("pbs2p default ({}-bit budget)", kDefaultBitsBudget), "main", false,
+                             method_options("pbs2p")};
+        preset.options.layer.alpha_passes = kDefaultAlphaPasses;
+        preset.bits_budget = kDefaultBitsBudget;
+        runs.push_back(preset);
+    }
     if (!quick) {
         // PBS2P with the salient-column structure of BiLLM/STBLLM: the baselines' storage class.
         for (int n : kept) {
@@ -206,6 +217,25 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
     EvalOptions kl_options = eval_options;
     kl_options.max_windows = settings.kl_windows;
 
+    // Zero-shot tasks: read once, scored on the FP model and on the first seed of every compressed run.
+    std::vector<std::pair<std::string, std::vector<ChoiceItem>>> tasks;
+    for (const std::string& path : settings.zeroshot_tasks)
+        tasks.emplace_back(std::filesystem::path(path).stem().string(), read_choice_tasks(path));
+    ZeroShotOptions zeroshot_options;
+    zeroshot_options.max_items = settings.zeroshot_items;
+    zeroshot_options.progress = false;
+    auto score_zeroshot = [&](const Model& model, ExperimentResult& result) {
+        for (const auto& [name, items] : tasks) {
+            const ZeroShotResult z = evaluate_zeroshot(model, *tokenizer, items, zeroshot_options);
+            result.zeroshot[name] = {{"items", z.items},
+                                     {"acc", z.acc},
+                                     {"acc_stderr", z.acc_stderr},
+                                     {"acc_norm", z.acc_norm},
+                                     {"acc_norm_stderr", z.acc_norm_stderr},
+                                     {"chance", z.chance}};
+        }
+    };
+
     std::vector<ExperimentResult> results;
     for (const ExperimentRun& run : runs) {
         reset_peak_rss();
@@ -217,17 +247,27 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
             for (const EvalText& text : texts)
                 result.ppl[text.name] = evaluate_perplexity(fp, text.tokens, bos, eval_options).ppl;
             result.peak_rss_bytes = peak_rss_bytes();
+            score_zeroshot(fp, result);
         } else {
             int64_t windows = run.calib_windows > 0 ? run.calib_windows : settings.calib_windows;
             if (run.options.layer.method == "rtn") windows = 1;  // needs no calibration
             const int seeds = run.compared ? std::max(1, settings.seeds) : 1;
+            DriverOptions options = run.options;
+            if (run.bits_budget > 0) {
+                std::vector<LayerShape> shapes;
+                for (int l = 0; l < fp.num_blocks(); ++l)
+                    for (const Linear* linear : fp.block_linears(l))
+                        shapes.push_back({linear->name, linear->out_features, linear->in_features});
+                options.code_by_type = allocate_codes(shapes, parse_ladder(kDefaultLadder),
+                                                      parse_priority(kDefaultPriority), run.bits_budget);
+            }
             for (int k = 0; k < seeds; ++k) {
                 Model model = Model::load(settings.model_dir);
                 const CalibrationSet calibration = sample_calibration(calib_stream, windows, calib_seq,
                                                                       settings.seed + k, settings.calib_path);
                 std::map<std::string, BinaryLayout> layouts;
                 const auto start = std::chrono::steady_clock::now();
-                CompressionReport report = compress_model(model, calibration, run.options, &layouts);
+                CompressionReport report = compress_model(model, calibration, options, &layouts);
                 const double seconds =
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
                 for (const EvalText& text : texts) {
@@ -238,7 +278,7 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
                 if (k > 0) continue;  // the other seeds only give the spread of the perplexities
                 result.compress_seconds = seconds;
                 result.peak_rss_bytes = peak_rss_bytes();
-                result.options = compress_options_to_json(run.options);
+                result.options = compress_options_to_json(options);
                 result.nominal_bits = report.nominal_bits();
                 result.storage_bits = report.storage_bits();
                 result.stored_bits = measured_packed_bits(report, layouts);
@@ -246,6 +286,7 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
                 KlResult kl = evaluate_kl(model, fp, texts.front().tokens, bos, kl_options);
                 result.mean_kl = kl.mean_kl;
                 result.top1_agreement = kl.top1_agreement;
+                score_zeroshot(model, result);
             }
         }
         results.push_back(result);

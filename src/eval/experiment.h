@@ -23,6 +23,7 @@ struct ExperimentRun {
     DriverOptions options;    // ignored for the FP run
     int64_t calib_windows = 0;  // 0 = the experiment's setting
     bool compared = false;      // a row of the claim checks: run with every calibration seed
+    double bits_budget = 0;     // > 0: the code per tensor type is allocated under this budget on the model
 };
 
 struct EvalText {
@@ -41,6 +42,10 @@ struct ExperimentSettings {
     int64_t eval_ctx = 0;   // 0 = min(2048, model context)
     int64_t max_eval_windows = 0;  // per text, 0 = all
     int64_t kl_windows = 16;       // windows of the first text used for KL / top-1
+    // Zero-shot task files (eval/zeroshot.h) scored for the FP model and the first seed of every run;
+    // empty = none. zeroshot_items = the first items of each file (0 = all).
+    std::vector<std::string> zeroshot_tasks;
+    int64_t zeroshot_items = 0;
 };
 
 struct ExperimentResult {
@@ -57,6 +62,8 @@ struct ExperimentResult {
     double stored_bits = -1;   // measured: bytes of the packed form built from the layouts; -1 = none
     double compress_seconds = 0;
     int64_t peak_rss_bytes = 0;
+    // Per zero-shot task (file stem): {items, acc, acc_stderr, acc_norm, acc_norm_stderr, chance}.
+    std::map<std::string, nlohmann::json> zeroshot;
     nlohmann::json report;        // the driver's report (per-layer errors, block importance, N per block)
 
     nlohmann::json to_json() const;

@@ -271,6 +271,50 @@ std::string main_table(const ModelResults& m) {
     return md;
 }
 
+// Zero-shot accuracy of the main-table runs beside their test perplexity: one column pair (acc, acc_norm,
+// each with its standard error) per task, in the order of the settings' task files. Empty without tasks.
+std::string zeroshot_table(const ModelResults& m) {
+    std::vector<std::string> tasks;
+    for (const std::string& path : m.settings.zeroshot_tasks) tasks.push_back(fs::path(path).stem().string());
+    if (tasks.empty()) return "";
+    std::string md = "| Method | true bits | PPL test |", rule = "|---|---|---|";
+    for (const std::string& t : tasks) {
+        md += fmt::format(" {} acc | {} acc_norm |", t, t);
+        rule += "---|---|";
+    }
+    md += "\n" + rule + "\n";
+    auto cell = [](const nlohmann::json& z, const char* key) {
+        return fmt::format("{:.1f} ± {:.1f}", 100.0 * z.at(key).get<double>(),
+                           100.0 * z.at(std::string(key) + "_stderr").get<double>());
+    };
+    for (const ExperimentResult& r : m.main) {
+        md += fmt::format("| {} | {} | {} |", r.label, r.method == "fp" ? "16" : true_bits_cell(r),
+                          format_ppl(ppl_of(r, "test")));
+        for (const std::string& t : tasks) {
+            auto it = r.zeroshot.find(t);
+            md += it == r.zeroshot.end() ? " - | - |"
+                                         : fmt::format(" {} | {} |", cell(it->second, "acc"), cell(it->second, "acc_norm"));
+        }
+        md += "\n";
+    }
+    const ExperimentResult* any = nullptr;
+    for (const ExperimentResult& r : m.main)
+        if (!r.zeroshot.empty()) any = &r;
+    if (any) {
+        std::string chance, items;
+        for (const std::string& t : tasks) {
+            auto it = any->zeroshot.find(t);
+            if (it == any->zeroshot.end()) continue;
+            chance += fmt::format("{}{} {:.1f}%", chance.empty() ? "" : ", ", t, 100.0 * it->second.at("chance").get<double>());
+            items += fmt::format("{}{} {}", items.empty() ? "" : ", ", t, it->second.at("items").get<int64_t>());
+        }
+        md += fmt::format("\nAccuracy in % ± standard error (`pbs2p zeroshot` conventions, docs/EVALUATION.md); "
+                          "chance: {}; items scored: {}.\n",
+                          chance, items);
+    }
+    return md;
+}
+
 // The claims the report checks: the default PBS2P, then the same claims with PBS2P given the baselines'
 // salient-column structure.
 std::vector<std::pair<std::string, std::string>> claimed_orderings() {
@@ -407,6 +451,8 @@ nlohmann::json model_results_to_json(const ModelResults& m) {
             {"eval_ctx", m.settings.eval_ctx},
             {"max_eval_windows", m.settings.max_eval_windows},
             {"kl_windows", m.settings.kl_windows},
+            {"zeroshot_tasks", m.settings.zeroshot_tasks},
+            {"zeroshot_items", m.settings.zeroshot_items},
             {"wall_seconds", m.wall_seconds},
             {"main", main},
             {"ablations", ablations}};
@@ -426,6 +472,8 @@ ModelResults model_results_from_json(const nlohmann::json& j) {
     m.settings.eval_ctx = j.at("eval_ctx").get<int64_t>();
     m.settings.max_eval_windows = j.at("max_eval_windows").get<int64_t>();
     m.settings.kl_windows = j.at("kl_windows").get<int64_t>();
+    m.settings.zeroshot_tasks = j.value("zeroshot_tasks", std::vector<std::string>{});
+    m.settings.zeroshot_items = j.value("zeroshot_items", int64_t{0});
     m.wall_seconds = j.at("wall_seconds").get<double>();
     for (const auto& r : j.at("main")) m.main.push_back(ExperimentResult::from_json(r));
     for (const auto& r : j.at("ablations")) m.ablations.push_back(ExperimentResult::from_json(r));
@@ -503,6 +551,8 @@ std::string results_markdown(const std::vector<ModelResults>& models, const std:
                 : "",
             m.wall_seconds / 60.0);
         md += "### Main table (the paper's Table 1 layout)\n\n" + main_table(m) + "\n";
+        if (const std::string z = zeroshot_table(m); !z.empty())
+            md += "### Zero-shot accuracy of the main-table runs\n\n" + z + "\n";
         md += "### The paper's orderings, checked on this model\n\n" + claim_rule() + claim_table(m) + "\n";
         if (!m.ablations.empty())
             md += "### Ablations (validation split; defaults are chosen here, never on test)\n\n" + ablation_table(m) + "\n";

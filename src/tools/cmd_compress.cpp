@@ -57,11 +57,13 @@ int run(CompressJob& job, const CommonOptions& common) {
     if (!out.at("block_keep").empty() && job.compress.driver.layer.method == "pbs2p")
         fmt::print("N per block: {}\n", fmt::join(out.at("block_keep").get<std::vector<int>>(), " "));
     if (out.at("packed").get<bool>())
-        fmt::print("packed: {}: {} ({:.3f} bits per compressed weight, {:.3f} bits per parameter of the "
-                   "whole file)\n",
-                   (fs::path(job.out_dir) / out.at("packed_file").get<std::string>()).string(),
-                   fmt::format("{:.2f} MiB", out.at("packed_file_bytes").get<double>() / (1 << 20)),
-                   out.at("packed_bits_per_weight").get<double>(), out.at("packed_bits_per_parameter").get<double>());
+        fmt::print(
+            "packed: {}: {} ({:.3f} bits per compressed weight, {:.3f} bits per parameter of the "
+            "whole file)\n",
+            (fs::path(job.out_dir) / out.at("packed_file").get<std::string>()).string(),
+            fmt::format("{:.2f} MiB", out.at("packed_file_bytes").get<double>() / (1 << 20)),
+            out.at("packed_bits_per_weight").get<double>(),
+            out.at("packed_bits_per_parameter").get<double>());
     fmt::print("wrote {}\n", job.out_dir);
     return 0;
 }

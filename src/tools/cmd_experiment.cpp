@@ -38,6 +38,8 @@ struct ExperimentCommand {
     int64_t kl_windows = 16;
     uint64_t seed = 0;
     int seeds = 3;
+    std::vector<std::string> zeroshot_tasks;
+    int64_t zeroshot_items = 0;
     std::string command_line;
 };
 
@@ -87,13 +89,20 @@ int run(ExperimentCommand& cmd) {
                       cmd.seeds,
                       window_length_or_default(cmd.eval_ctx, context),
                       cmd.max_eval_windows,
-                      cmd.kl_windows};
+                      cmd.kl_windows,
+                      cmd.zeroshot_tasks,
+                      cmd.zeroshot_items};
         const bool with_ablations = i == 0 && !cmd.no_ablations && !cmd.valid.empty();
         // Everything that determines this model's numbers; a saved result is reused only when it matches.
-        const std::string key = fmt::format(
+        std::string key = fmt::format(
             "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", dir, cmd.calib, cmd.test, cmd.test_ood, cmd.valid,
             cmd.quick, m.settings.calib_windows, m.settings.calib_seq, m.settings.eval_ctx,
             m.settings.max_eval_windows, m.settings.kl_windows, cmd.common.threads, cmd.seed, cmd.seeds);
+        if (!cmd.zeroshot_tasks.empty()) {  // keys of runs without zero-shot tasks stay as they were
+            std::string tasks;
+            for (const std::string& t : cmd.zeroshot_tasks) tasks += "|" + t;
+            key += fmt::format("|zeroshot{}|{}", tasks, cmd.zeroshot_items);
+        }
         const fs::path saved = fs::path(cmd.out_dir) / m.model_name / "results.json";
         if (cmd.reuse && fs::exists(saved)) {
             std::ifstream in(saved);
@@ -115,7 +124,9 @@ int run(ExperimentCommand& cmd) {
         if (with_ablations) {
             if (!cmd.common.json) fmt::print(stderr, "== {}: ablations (valid split)\n", m.model_name);
             std::vector<EvalText> valid = {load_eval_text("valid", cmd.valid, *tokenizer)};
-            m.ablations = run_experiments(m.settings, ablation_runs(4, 8, cmd.quick), valid,
+            ExperimentSettings ablation_settings = m.settings;
+            ablation_settings.zeroshot_tasks.clear();  // zero-shot columns belong to the main table
+            m.ablations = run_experiments(ablation_settings, ablation_runs(4, 8, cmd.quick), valid,
                                           [&](size_t d, size_t t, const ExperimentResult& r) {
                                               print_result(d, t, r, cmd.common.json);
                                           });
@@ -186,6 +197,14 @@ CommandRegistrar registrar{
                 "decides each verdict")
              ->capture_default_str()
              ->check(CLI::Range(1, 16));
+         app.add_option("--zeroshot-tasks", cmd->zeroshot_tasks,
+                        "Zero-shot task files (JSONL, docs/EVALUATION.md) scored for FP and every main-table run "
+                        "(first calibration seed); repeat or list several")
+             ->check(CLI::ExistingFile);
+         app.add_option("--zeroshot-items", cmd->zeroshot_items,
+                        "Zero-shot: score the first N items of each task file (0 = all)")
+             ->capture_default_str()
+             ->check(CLI::NonNegativeNumber);
          add_common_options(app, cmd->common);
          return std::function<int()>([cmd] {
              cmd->command_line = "pbs2p experiment";
@@ -200,6 +219,9 @@ CommandRegistrar registrar{
              if (cmd->eval_ctx > 0) cmd->command_line += fmt::format(" --eval-ctx {}", cmd->eval_ctx);
              if (cmd->seed != 0) cmd->command_line += fmt::format(" --seed {}", cmd->seed);
              cmd->command_line += fmt::format(" --seeds {}", cmd->seeds);
+             for (const std::string& t : cmd->zeroshot_tasks) cmd->command_line += " --zeroshot-tasks " + t;
+             if (!cmd->zeroshot_tasks.empty())
+                 cmd->command_line += fmt::format(" --zeroshot-items {}", cmd->zeroshot_items);
              return run(*cmd);
          });
      }}};

@@ -53,8 +53,9 @@ std::string run_fingerprint(const CompressJob& job, const CalibrationSet& calibr
     return fmt::format("{:016x}", h);
 }
 
-std::string checkpoint_directory_of(const std::string& out_dir) { return (fs::path(out_dir) / ".checkpoint").string(); }
-
+std::string checkpoint_directory_of(const std::string& out_dir) {
+    return (fs::path(out_dir) / ".checkpoint").string();
+}
 
 // The output folder: created, locked against a second writer, cleared of what a killed run left behind.
 struct OutputFolder {
@@ -91,8 +92,8 @@ struct OutputFolder {
 
 // config.json of the compressed directory gains a "quantization_config" (in the spirit of Hugging Face's
 // compressed-tensors) saying what the directory holds: method, code, scale group, packed file, true bits.
-void add_quantization_config(const fs::path& config_path, const nlohmann::json& report, const DriverOptions& driver,
-                             bool packable) {
+void add_quantization_config(const fs::path& config_path, const nlohmann::json& report,
+                             const DriverOptions& driver, bool packable) {
     nlohmann::json config = read_json_file(config_path.string());
     const CompressOptions& o = driver.layer;
     nlohmann::json q = {{"quant_method", "pbs2p"},
@@ -106,7 +107,8 @@ void add_quantization_config(const fs::path& config_path, const nlohmann::json& 
     } else if (o.method == "pbs2p" && o.code != "nm") {
         q["code"] = o.code;
         q["scale_group"] = o.scale_group;
-    } else if (report.at("layers").size() > 0 && report.at("layers")[0].at("stats").at("m_group").get<int>() > 0) {
+    } else if (report.at("layers").size() > 0 &&
+               report.at("layers")[0].at("stats").at("m_group").get<int>() > 0) {
         q["code"] = "nm";
         q["nm"] = fmt::format("{}:{}", o.n_keep, o.m_group);
         q["scale_group"] = o.scale_group;
@@ -126,7 +128,9 @@ void add_quantization_config(const fs::path& config_path, const nlohmann::json& 
 
 }  // namespace
 
-std::string checkpoint_directory(const CompressJob& job) { return checkpoint_directory_of(job.out_dir); }
+std::string checkpoint_directory(const CompressJob& job) {
+    return checkpoint_directory_of(job.out_dir);
+}
 
 nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobProgress& progress) {
     CompressJob job = requested;  // the recipe of --recipe / --bits-budget is resolved on the model below
@@ -219,8 +223,8 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
     write_file_atomically((staging / "report.json").string(), out.dump(1) + "\n");
     add_quantization_config(staging / "config.json", out, driver, packable);
     if (interrupt_requested())
-        throw Interrupted(fmt::format("interrupted before the outputs were published; every block is kept in {}",
-                                      checkpoint.string()));
+        throw Interrupted(fmt::format(
+            "interrupted before the outputs were published; every block is kept in {}", checkpoint.string()));
     out_folder.publish();
     // state.json first: a checkpoint whose block files are half removed must not look resumable.
     fs::remove(checkpoint / "state.json");

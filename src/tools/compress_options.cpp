@@ -155,7 +155,7 @@ void finalize_compress_options(CompressCliOptions& o, bool use_preset) {
                     "--preset paper is the N:M code; it takes no --code, --recipe or --bits-budget");
     } else if (use_preset && c.method == "pbs2p" && !code_given) {
         o.bits_budget = kDefaultBitsBudget;
-        if (o.alpha_passes_option && o.alpha_passes_option->count() == 0) c.alpha_passes = 3;
+        if (o.alpha_passes_option && o.alpha_passes_option->count() == 0) c.alpha_passes = kDefaultAlphaPasses;
     }
     bool known = false;
     for (const std::string& name : method_names()) known = known || name == c.method;

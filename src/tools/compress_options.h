@@ -24,8 +24,8 @@ struct CompressCliOptions {
     bool ternary = false;      // --ternary: tern13 with one alpha per 256 columns (TQ1_0/TQ2_0 shape)
     std::string recipe;        // TYPE=CODE@SG,... (compress/allocation.h)
     double bits_budget = 0.0;  // > 0: choose the recipe under this mean bits per weight
-    std::string ladder = "tern11@256,tern13@-1,tern13@128,tern13@64,tern13@32";
-    std::string priority = "v_proj,down_proj,fc2,o_proj,out_proj,gate_proj,up_proj,fc1,q_proj,k_proj";
+    std::string ladder = kDefaultLadder;
+    std::string priority = kDefaultPriority;
     // default: pbs2p's best setting chosen on valid (docs/FINDINGS.md) unless the code is given explicitly;
     // paper: the paper's PBS2P (N:M code, mu +- alpha) exactly as reproduced in docs/RESULTS.md.
     std::string preset = "default";
@@ -35,9 +35,6 @@ struct CompressCliOptions {
     CLI::Option* alpha_passes_option = nullptr;
 };
 
-// The default preset's budget: variable-N ternary codes allocated by tensor type under this many bits per
-// weight of the decoder linear layers (at or under llama.cpp's IQ1_S on the reference model).
-inline constexpr double kDefaultBitsBudget = 1.65;
 // llama.cpp's ternary types hold one fp16 scale per 256 weights of a row.
 inline constexpr int kTernaryScaleGroup = 256;
 

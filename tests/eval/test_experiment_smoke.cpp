@@ -30,7 +30,8 @@ TEST(ExperimentSmoke, QuickRunWritesResultsReportAndPlots) {
                                 (root / "data/test-ood.txt").string() + " --valid " +
                                 (root / "data/valid.txt").string() + " -o " + out.string() +
                                 " --quick --calib-windows 4 --calib-seq 128 --eval-ctx 128 "
-                                "--max-eval-windows 2 --kl-windows 1 --seeds 2 > " +
+                                "--max-eval-windows 2 --kl-windows 1 --seeds 2 --zeroshot-tasks " +
+                                (root / "data/zeroshot/lastword-test.jsonl").string() + " --zeroshot-items 3 > " +
                                 (out.string() + ".log") + " 2>&1";
     ASSERT_EQ(std::system(command.c_str()), 0) << "see " << out.string() << ".log";
 
@@ -47,6 +48,13 @@ TEST(ExperimentSmoke, QuickRunWritesResultsReportAndPlots) {
             EXPECT_TRUE(std::isfinite(ppl.get<double>())) << run["label"] << " " << text;
             EXPECT_GT(ppl.get<double>(), 1.0);
         }
+        // Every main-table run, FP included, is scored on the zero-shot task.
+        ASSERT_TRUE(run["zeroshot"].contains("lastword-test")) << run["label"];
+        const auto& z = run["zeroshot"]["lastword-test"];
+        EXPECT_EQ(z["items"].get<int>(), 3) << run["label"];
+        EXPECT_GE(z["acc"].get<double>(), 0.0);
+        EXPECT_LE(z["acc"].get<double>(), 1.0);
+        EXPECT_DOUBLE_EQ(z["chance"].get<double>(), 0.25);
         if (run["method"] != "fp") {
             EXPECT_GT(run["storage_bits"].get<double>(), 0.5) << run["label"];
             EXPECT_GE(run["mean_kl"].get<double>(), 0.0) << run["label"];
@@ -93,6 +101,9 @@ TEST(ExperimentSmoke, QuickRunWritesResultsReportAndPlots) {
             << line;
     }
     EXPECT_GE(results[0]["ablations"].size(), 3u);
+    for (const auto& run : results[0]["ablations"]) EXPECT_TRUE(run["zeroshot"].empty()) << run["label"];
+    EXPECT_NE(report.find("### Zero-shot accuracy of the main-table runs"), std::string::npos);
+    EXPECT_NE(report.find("| pbs2p default (1.65-bit budget) |"), std::string::npos);
 
     EXPECT_NE(report.find("| Method | #Block |"), std::string::npos);
     EXPECT_NE(report.find("PBS2P 4:8"), std::string::npos);

@@ -115,5 +115,34 @@ TEST(ResultsMarkdown, TrueBitsAreLabelledStoredOrAnalytic) {
     EXPECT_NE(md.find("| STBLLM 4:8 | 128 | 0.55 (paper 0.55) | 3.539 analytic |"), std::string::npos) << md;
 }
 
+TEST(ResultsMarkdown, ZeroShotTableHasOneColumnPairPerTaskAndSurvivesJson) {
+    ModelResults m = fixture();
+    m.settings.zeroshot_tasks = {"data/zeroshot/lastword-test.jsonl", "tasks/other.jsonl"};
+    m.settings.zeroshot_items = 40;
+    m.main[0].zeroshot["lastword-test"] = {{"items", 40}, {"acc", 0.5},        {"acc_stderr", 0.08},
+                                           {"acc_norm", 0.45}, {"acc_norm_stderr", 0.0797}, {"chance", 0.25}};
+    m.main[1].zeroshot["lastword-test"] = {{"items", 40}, {"acc", 0.375},       {"acc_stderr", 0.0775},
+                                           {"acc_norm", 0.4},  {"acc_norm_stderr", 0.0784}, {"chance", 0.25}};
+    // Round trip through results.json (what --reuse reads back).
+    const ModelResults back = model_results_from_json(model_results_to_json(m));
+    ASSERT_EQ(back.settings.zeroshot_tasks, m.settings.zeroshot_tasks);
+    EXPECT_EQ(back.settings.zeroshot_items, 40);
+    ASSERT_EQ(back.main[1].zeroshot.count("lastword-test"), 1u);
+    EXPECT_DOUBLE_EQ(back.main[1].zeroshot.at("lastword-test").at("acc").get<double>(), 0.375);
+
+    const std::string md = results_markdown({back}, {}, "plots", "pbs2p experiment fixture");
+    EXPECT_NE(md.find("| Method | true bits | PPL test | lastword-test acc | lastword-test acc_norm | other acc | "
+                      "other acc_norm |"),
+              std::string::npos)
+        << md;
+    EXPECT_NE(md.find("| FP | 16 | 9.00 | 50.0 ± 8.0 | 45.0 ± 8.0 | - | - |"), std::string::npos) << md;
+    EXPECT_NE(md.find("| PBS2P 4:8 |"), std::string::npos);
+    EXPECT_NE(md.find("37.5 ± 7.8 | 40.0 ± 7.8 | - | - |"), std::string::npos) << md;
+    EXPECT_NE(md.find("| BiLLM |"), std::string::npos);  // a run without scores shows dashes
+    EXPECT_NE(md.find("chance: lastword-test 25.0%; items scored: lastword-test 40."), std::string::npos) << md;
+    // Without tasks there is no zero-shot section.
+    EXPECT_EQ(results_markdown({fixture()}, {}, "plots", "x").find("Zero-shot accuracy"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pbs2p
