@@ -141,7 +141,7 @@ py::object compress_model_dir(const std::string& model_dir, const std::string& o
                               const std::string& calib, const std::string& method, const std::string& nm,
                               int64_t calib_windows, int64_t calib_seq, uint64_t seed,
                               const std::string& dtype, bool resume, const py::object& progress,
-                              const py::kwargs& options) {
+                              double bits_budget, const std::string& recipe, const py::kwargs& options) {
     tools::CompressJob job;
     job.model_dir = model_dir;
     job.out_dir = out_dir;
@@ -155,6 +155,8 @@ py::object compress_model_dir(const std::string& model_dir, const std::string& o
     c.calib_windows = calib_windows;
     c.calib_seq = calib_seq;
     c.seed = seed;
+    c.bits_budget = bits_budget;
+    c.recipe = recipe;
     apply_options(
         c.driver, options, [](auto& o, auto&& visit) { for_each_driver_option(o, visit); }, "compress",
         {"n_keep", "m_group"}, kNmHint);
@@ -292,9 +294,13 @@ PYBIND11_MODULE(pbs2p, m) {
           py::arg("calib"), py::arg("method") = "pbs2p", py::arg("nm") = "4:8",
           py::arg("calib_windows") = 128, py::arg("calib_seq") = 0, py::arg("seed") = 0,
           py::arg("dtype") = "f32", py::arg("resume") = true, py::arg("progress") = py::none(),
+          py::arg("bits_budget") = 0.0, py::arg("recipe") = "",
           "Runs `pbs2p compress`: writes out_dir (model.safetensors, model.packed.safetensors for binary N:M "
           "methods, report.json) and returns the report. progress(done, total, status) is called after each "
-          "layer (default: a progress bar on stderr). Other keywords are options by name (option_names()).");
+          "layer (default: a progress bar on stderr). bits_budget > 0 allocates variable-N ternary codes by "
+          "tensor type under that many bits per weight, as the CLI's --bits-budget (its default preset is "
+          "bits_budget=1.65, alpha_passes=3); recipe='TYPE=CODE@SG,...' spells the allocation out. Other keywords "
+          "are options by name (option_names()).");
     m.def(
         "compress_layer", &compress_one_layer, py::arg("W"), py::arg("H"), py::arg("method") = "pbs2p",
         py::arg("nm") = "4:8",

@@ -104,3 +104,26 @@ def test_bad_options(tiny_model, tmp_path):
     assert str(error.value) == cli_error("compress", tiny_model, "--backbone", "no-such-backbone", *CLI_CALIBRATION,
                                          "-o", out)
     assert "backbone" in str(error.value)
+
+
+def test_bits_budget_matches_the_cli_budget(tiny_model, tmp_path):
+    """bits_budget is the CLI's --bits-budget (same recipe, same bytes). The tiny
+    model's rows are 32-64 wide, so one scale per row costs 0.25-0.5 bits: 1.65 bits is out of reach."""
+    report = pbs2p.compress(str(tiny_model), str(tmp_path / "py"), bits_budget=2.0, alpha_passes=3,
+                            progress=lambda *args: None, **CALIBRATION)
+    cli = run_cli("compress", tiny_model, "--bits-budget", 2.0, "--alpha-passes", 3, *CLI_CALIBRATION,
+                  "-o", tmp_path / "cli")
+    assert cli.returncode == 0, cli.stderr
+    for name in OUTPUTS:
+        assert (tmp_path / "py" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    assert report["options"]["alpha_passes"] == 3
+    assert report["options"]["recipe"] != ""
+    assert report["packed_bits_per_weight"] <= 2.0
+
+    # A recipe spelled out gives exactly that recipe.
+    recipe = report["options"]["recipe"]
+    again = pbs2p.compress(str(tiny_model), str(tmp_path / "recipe"), recipe=recipe, alpha_passes=3,
+                           progress=lambda *args: None, **CALIBRATION)
+    assert again["options"]["recipe"] == recipe
+    assert (tmp_path / "recipe" / "model.packed.safetensors").read_bytes() == \
+        (tmp_path / "py" / "model.packed.safetensors").read_bytes()

@@ -47,6 +47,15 @@ GOLDEN_PROMPTS = ["It is a truth universally acknowledged, that the President of
 SAMPLE_PROMPTS = ["It is a truth universally acknowledged", "The President said that",
                   "She walked into the room and"]
 REPEAT_PENALTY = 1.3  # for the second set of samples (CTRL-style, as llama.cpp's --repeat-penalty)
+# Training commands per model (after the corpora and the tokenizer are built).
+REPRODUCE = {
+    "ref-llama": "python3 scripts/train/train_ref_models.py --models llama,opt --minutes 27 --threads 1\n"
+                 "python3 scripts/train/train_ref_models.py --models llama,opt --minutes 45 --threads 1 --resume\n"
+                 "python3 scripts/train/eval_ref_models.py\n",
+    "ref-llama-deep": "python3 scripts/train/train_ref_models.py --models llama-deep --minutes 90 --threads 1\n"
+                      "python3 scripts/train/eval_ref_models.py --models ref-llama-deep\n",
+}
+REPRODUCE["ref-opt"] = REPRODUCE["ref-llama"]
 SPLITS = [("test", "test.txt"), ("test_ood", "test-ood.txt"), ("valid", "valid.txt")]
 
 
@@ -198,9 +207,8 @@ def card(name, cfg, npar, info, ev, rows, pick, samples, sizes):
              "`scripts/train/eval_ref_models.py`).\n")
     L.append("## Reproduce\n\n```\npython3 scripts/data/build_corpora.py --keep-plain\n"
              "python3 scripts/train/train_tokenizer.py\n"
-             "python3 scripts/train/train_ref_models.py --models llama,opt --minutes 27 --threads 1\n"
-             "python3 scripts/train/train_ref_models.py --models llama,opt --minutes 45 --threads 1 --resume\n"
-             "python3 scripts/train/eval_ref_models.py\n```\n\nTraining is budgeted by wall time, so "
+             + REPRODUCE.get(name, REPRODUCE["ref-llama"]) +
+             "```\n\nTraining is budgeted by wall time, so "
              "re-training on another machine gives a different (similar) model; the committed weights are "
              "the reference.\n\nLicence: the training texts are public domain; the model is released "
              "under the same terms as this repository.\n")

@@ -88,7 +88,7 @@ std::string tensor_type(const std::string& layer_name) {
 
 double code_choice_bits(const CodeChoice& c, int64_t cols) {
     PBS2P_CHECK(c.code != "nm", "allocation: budgets are counted for the tern codes only, got '{}'", c.code);
-    const int64_t sg = c.scale_group < 0 ? cols : c.scale_group;
+    const int64_t sg = c.scale_group < 0 || c.scale_group > cols ? cols : c.scale_group;  // as the compressor
     PBS2P_CHECK(sg > 0 && cols % sg == 0, "allocation: scale group {} does not divide a width of {}", sg,
                 cols);
     return pattern_codebook(c.code).code_bits / 8.0 + 16.0 / static_cast<double>(sg);

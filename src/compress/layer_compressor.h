@@ -56,7 +56,7 @@ struct CompressOptions {
     std::string fine_metric = "obs";  // N:M keep score: obs (W^2/U_jj^2) | magnitude | wanda
     std::string backbone =
         "arb-x";          // arb | arb-x | arb-rc | salient (default chosen on valid: docs/FINDINGS.md)
-    int scale_group = 0;  // columns per (alpha, mu) pair; 0 = gcd(block_size, width); < 0 = one per row
+    int scale_group = 0;  // columns per (alpha, mu) pair; 0 = gcd(block_size, width); < 0 or > width = one per row
     bool spbo = true;     // stepwise pruning with re-fits (false = one-shot prune then fit)
     int spbo_steps = 0;   // tau; 0 = M - N
     std::string spbo_schedule = "per_group";  // per_group (k-th lowest pruned score of each group at step k)

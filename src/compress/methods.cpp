@@ -31,7 +31,7 @@ double nm_pattern_sign_bits(int n_keep, int m_group) {
 }
 
 int64_t effective_scale_group(const CompressOptions& o, int64_t cols) {
-    if (o.scale_group < 0) return cols;  // one per row
+    if (o.scale_group < 0 || o.scale_group > cols) return cols;  // one per row (also when wider than a row)
     return o.scale_group > 0 ? o.scale_group : std::gcd(static_cast<int64_t>(o.block_size), cols);
 }
 

@@ -33,7 +33,7 @@ const MethodEntry& find_method(const std::string& name);
 // (ceil(log2(C(M,N) 2^N)) / M), per weight.
 double nm_pattern_bits(int n_keep, int m_group);
 
-// Columns per (alpha, mu) of pbs2p: options.scale_group, the whole row when negative, or when 0 gcd(block_size, cols) (= block_size
+// Columns per (alpha, mu) of pbs2p: options.scale_group, the whole row when negative or wider than the row, or when 0 gcd(block_size, cols) (= block_size
 // for widths that are a multiple of it, so a short last block never breaks the layout).
 int64_t effective_scale_group(const CompressOptions& options, int64_t cols);
 double nm_pattern_sign_bits(int n_keep, int m_group);

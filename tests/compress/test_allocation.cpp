@@ -37,6 +37,8 @@ TEST(Allocation, CountsBitsExactly) {
     EXPECT_DOUBLE_EQ(code_choice_bits({"tern11", 256}, 256), 11.0 / 8 + 16.0 / 256);
     EXPECT_DOUBLE_EQ(code_choice_bits({"tern13", -1}, 768), 13.0 / 8 + 16.0 / 768);
     EXPECT_THROW(code_choice_bits({"tern13", 96}, 256), Error);
+    // A scale group wider than the row is one per row, as the compressor reads it (small models).
+    EXPECT_DOUBLE_EQ(code_choice_bits({"tern11", 256}, 32), code_choice_bits({"tern11", -1}, 32));
     // All tern11@256: 1.4375 everywhere.
     EXPECT_DOUBLE_EQ(recipe_bits(block_shapes(), parse_recipe("*=tern11@256")), 1.4375);
     // v_proj (32768 of 786432 weights) at tern13@-1 adds 0.25 bits on 1/24 of the weights.

@@ -197,3 +197,20 @@ TEST(CodeSearch, RejectsScaleGroupsThatDoNotFitTheGroups) {
     o.code = "tern7";
     EXPECT_THROW(compress_layer(layer.w, layer.h, o), Error);
 }
+
+TEST(CodeSearch, ScaleGroupWiderThanTheRowIsOnePerRow) {
+    // The default ladder's tern11@256 on a 48-wide layer: the same layer as an explicit per-row scale.
+    auto layer = test::make_layer(8, 48, 3);
+    CompressOptions o;
+    o.method = "pbs2p";
+    o.code = "tern11";
+    o.block_size = 16;
+    o.scale_group = 256;
+    const CompressedLayer wide = compress_layer(layer.w, layer.h, o);
+    o.scale_group = -1;
+    const CompressedLayer per_row = compress_layer(layer.w, layer.h, o);
+    ASSERT_TRUE(wide.layout && per_row.layout);
+    EXPECT_EQ(wide.layout->scale_group, 48);
+    EXPECT_EQ(wide.weight.data, per_row.weight.data);
+    EXPECT_DOUBLE_EQ(wide.stats.storage_bits, per_row.stats.storage_bits);
+}
