@@ -9,10 +9,13 @@
 
 namespace pbs2p {
 
-PackedMatrix make_packed_matrix(PackedLayer layer, bool with_compute) {
+PackedMatrix make_packed_matrix(PackedLayer layer, ComputeForm form) {
     PackedMatrix m;
     m.storage = std::move(layer);
-    if (with_compute) m.compute = make_compute_layout(m.storage);
+    if (form == ComputeForm::lowbit && fits_lowbit_layout(m.storage))
+        m.lowbit = make_lowbit_layout(m.storage);
+    else if (form != ComputeForm::none)
+        m.compute = make_compute_layout(m.storage);
     return m;
 }
 
@@ -55,7 +58,8 @@ void reference_gemv(const PackedMatrix& w, const float* x, float* y) {
 
 const std::vector<PackedKernel>& packed_kernels() {
     static const std::vector<PackedKernel> table = [] {
-        std::vector<PackedKernel> t{{"reference", "scalar", "f32", false, reference_gemv, reference_gemm}};
+        std::vector<PackedKernel> t{
+            {"reference", "scalar", "f32", ComputeForm::none, reference_gemv, reference_gemm}};
         for (const PackedKernel& k : avx2_packed_kernels()) t.push_back(k);
         return t;
     }();
