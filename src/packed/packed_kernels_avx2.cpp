@@ -8,9 +8,10 @@
 //            bytes, looked up for 32 rows at once with pshufb; int16 accumulation per chunk (|sum| <= 32
 //            groups x 2 x 4 x 127 < 2^15), then fp32.
 // avx2_q8_lowbit : the same lookups over the low-bit layout (1.5 bits/weight read per token): the sign
-//            plane of each group is rebuilt from the keep byte and the 4-bit sign code in registers (six
-//            pshufb per 32 rows). Many tokens: row blocks expanded to bit planes once per token tile. Layers
-//            that do not fit the layout were given bit planes and run as avx2_q8.
+//            indices of each group are rebuilt from the keep byte and the 4-bit sign code in registers
+//            (six pshufb and ten other operations per 32 rows). Many tokens: row blocks expanded to bit
+//            planes once per token tile. Layers that do not fit the layout were given bit planes and run as
+//            avx2_q8.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -198,13 +199,21 @@ inline __m256i broadcast16(const uint8_t* p) {
     return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-// Adds the table values of one bitplane v (32 rows) to the int16 accumulators a (rows 0-7, 16-23) and
-// b (rows 8-15, 24-31).
-inline void lookup_plane(__m256i v, __m256i t0lo, __m256i t0hi, __m256i t1lo, __m256i t1hi, __m256i& a,
-                         __m256i& b) {
+// Nibble indices of one plane (32 rows): i0 = columns 0-3, i1 = columns 4-7.
+struct PlaneIndices {
+    __m256i i0, i1;
+};
+
+inline PlaneIndices split_plane(__m256i v) {
     const __m256i nibble = _mm256_set1_epi8(0x0f);
-    const __m256i i0 = _mm256_and_si256(v, nibble);
-    const __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+    return {_mm256_and_si256(v, nibble), _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble)};
+}
+
+// Adds the table values of one plane's indices (32 rows) to the int16 accumulators a (rows 0-7, 16-23) and
+// b (rows 8-15, 24-31).
+inline void lookup_plane(PlaneIndices p, __m256i t0lo, __m256i t0hi, __m256i t1lo, __m256i t1hi, __m256i& a,
+                         __m256i& b) {
+    const __m256i i0 = p.i0, i1 = p.i1;
     const __m256i r0lo = _mm256_shuffle_epi8(t0lo, i0), r0hi = _mm256_shuffle_epi8(t0hi, i0);
     const __m256i r1lo = _mm256_shuffle_epi8(t1lo, i1), r1hi = _mm256_shuffle_epi8(t1hi, i1);
     a = _mm256_add_epi16(
@@ -222,7 +231,7 @@ inline void flush_int16(__m256i a, __m256i b, __m256 d, __m256* acc) {
     for (int q = 0; q < 4; ++q) acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows[q]), d, acc[q]);
 }
 
-// One row block against one token's tables. planes(g, keep, sign) yields the keep and sign planes of
+// One row block against one token's tables. planes(g, keep, sign) yields the keep and sign indices of
 // group g (32 rows); scales(s, kept, sign) the fp32 folded scales of scale group s (4 x 8 rows each).
 template <class Planes, class Scales>
 void q8_row_block(int64_t cols, int64_t scale_group, const uint8_t* tables, const float* chunk_scales,
@@ -239,7 +248,7 @@ void q8_row_block(int64_t cols, int64_t scale_group, const uint8_t* tables, cons
                 const uint8_t* t = tables + g * kQ8TableBytes;
                 const __m256i t0lo = broadcast16(t), t0hi = broadcast16(t + 16);
                 const __m256i t1lo = broadcast16(t + 32), t1hi = broadcast16(t + 48);
-                __m256i keep, sign;
+                PlaneIndices keep, sign;
                 planes(g, keep, sign);
                 lookup_plane(keep, t0lo, t0hi, t1lo, t1hi, ka, kb);
                 lookup_plane(sign, t0lo, t0hi, t1lo, t1hi, sa, sb);
@@ -263,11 +272,11 @@ void q8_planes_row_block(int64_t cols, int64_t scale_group, const ComputeGroup* 
                          const float* ss, const uint8_t* tables, const float* chunk_scales, float* out32) {
     q8_row_block(
         cols, scale_group, tables, chunk_scales,
-        [blk](int64_t g, __m256i& keep, __m256i& sign) {
+        [blk](int64_t g, PlaneIndices& keep, PlaneIndices& sign) {
             // Weights stream from memory once per token: fetch 8 KB ahead (1.8x on 136 MB of layers).
             _mm_prefetch(reinterpret_cast<const char*>(blk + g + kQ8PrefetchGroups), _MM_HINT_T0);
-            keep = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk[g].keep));
-            sign = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk[g].sign));
+            keep = split_plane(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk[g].keep)));
+            sign = split_plane(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk[g].sign)));
         },
         [ks, ss](int64_t s, __m256* kept, __m256* sign) {
             for (int q = 0; q < 4; ++q) {
@@ -366,9 +375,9 @@ void avx2_q8_gemv(const PackedMatrix& w, const float* x, float* y) {
 
 // ---- int8 activations over the low-bit layout --------------------------------------------------------
 
-// Sign byte from keep byte k and sign code c, 32 rows at once. Per half, sign = OR_t (mask of the t-th kept
-// column) AND (bit of c it takes, repeated over 4 bits); two such terms share one byte (low nibble, high
-// nibble), so each half is two pshufb pairs, two ANDs and one OR, folded to 4 bits at the end.
+// Sign indices from the keep indices and the sign code c, 32 rows at once. Per half, sign = OR_t (mask of
+// the t-th kept column) AND (bit of c it takes, repeated over 4 bits); two such terms share one byte (low
+// nibble, high nibble), so each half is two pshufb, two ANDs and one OR, folded to 4 bits at the end.
 struct SignCodeTables {
     alignas(16) uint8_t lo01[16], lo23[16], hi01[16], hi23[16], b01[16], b23[16];
     SignCodeTables() {
@@ -401,8 +410,8 @@ struct SignCodeDecoder {
         b01 = broadcast16(t.b01);
         b23 = broadcast16(t.b23);
     }
-    // Sign plane of one group: keep = its 32 keep bytes, codes = its 16 bytes of sign codes.
-    __m256i operator()(__m256i keep, const uint8_t* codes) const {
+    // Sign indices of one group: keep = its keep indices, codes = its 16 bytes of sign codes.
+    PlaneIndices operator()(PlaneIndices keep, const uint8_t* codes) const {
         const __m256i nibble = _mm256_set1_epi8(0x0f);
         // Rows 0-15 from the low nibbles (lane 0), rows 16-31 from the high nibbles (lane 1).
         const __m256i c = _mm256_and_si256(
@@ -410,16 +419,14 @@ struct SignCodeDecoder {
                 _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes))),
                 _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
             nibble);
-        const __m256i klo = _mm256_and_si256(keep, nibble);
-        const __m256i khi = _mm256_and_si256(_mm256_srli_epi16(keep, 4), nibble);
+        const __m256i klo = keep.i0, khi = keep.i1;
         const __m256i c01 = _mm256_shuffle_epi8(b01, c), c23 = _mm256_shuffle_epi8(b23, c);
         const __m256i qlo = _mm256_or_si256(_mm256_and_si256(_mm256_shuffle_epi8(lo01, klo), c01),
                                             _mm256_and_si256(_mm256_shuffle_epi8(lo23, klo), c23));
         const __m256i qhi = _mm256_or_si256(_mm256_and_si256(_mm256_shuffle_epi8(hi01, khi), c01),
                                             _mm256_and_si256(_mm256_shuffle_epi8(hi23, khi), c23));
-        const __m256i slo = _mm256_and_si256(_mm256_or_si256(qlo, _mm256_srli_epi16(qlo, 4)), nibble);
-        const __m256i shi = _mm256_andnot_si256(nibble, _mm256_or_si256(qhi, _mm256_slli_epi16(qhi, 4)));
-        return _mm256_or_si256(slo, shi);
+        return {_mm256_and_si256(_mm256_or_si256(qlo, _mm256_srli_epi16(qlo, 4)), nibble),
+                _mm256_and_si256(_mm256_or_si256(qhi, _mm256_srli_epi16(qhi, 4)), nibble)};
     }
 };
 
@@ -444,9 +451,9 @@ void q8_lowbit_row_block(const LowbitLayout& c, const SignCodeDecoder& decode, i
     const uint16_t* mu = c.has_mu ? c.mus(rb) : nullptr;
     q8_row_block(
         c.cols, c.scale_group, tables, chunk_scales,
-        [blk, &decode](int64_t g, __m256i& keep, __m256i& sign) {
+        [blk, &decode](int64_t g, PlaneIndices& keep, PlaneIndices& sign) {
             _mm_prefetch(reinterpret_cast<const char*>(blk + g) + kLowbitPrefetchBytes, _MM_HINT_T0);
-            keep = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[g].keep));
+            keep = split_plane(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[g].keep)));
             sign = decode(keep, blk[g].sign_code);
         },
         [alpha, mu](int64_t s, __m256* kept, __m256* sign) { lowbit_scales(alpha, mu, s, kept, sign); },
@@ -481,7 +488,9 @@ void avx2_q8_lowbit_gemm(const PackedMatrix& w, const float* x, int64_t tokens, 
         for (int64_t g = 0; g < groups; ++g) {
             const __m256i keep = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[g].keep));
             _mm256_store_si256(reinterpret_cast<__m256i*>(out[g].keep), keep);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(out[g].sign), decode(keep, blk[g].sign_code));
+            const PlaneIndices sign = decode(split_plane(keep), blk[g].sign_code);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(out[g].sign),
+                               _mm256_or_si256(sign.i0, _mm256_slli_epi16(sign.i1, 4)));
         }
         for (int64_t s = 0; s < c.scale_groups_per_row(); ++s) {
             __m256 kept[4], sign[4];
