@@ -168,7 +168,7 @@ void register_all() {
                 ->UseRealTime();
             for (int n_keep : kKeeps)
                 for (const PackedKernel& k : packed_kernels()) {
-                    if (std::string(k.name) == "reference") continue;
+                    if (std::string(k.name) == "reference" || !k.available) continue;
                     // Low-bit rows only where the layer fits the layout (otherwise they run avx2_q8).
                     if (k.form == ComputeForm::lowbit && n_keep > kSignCodeBits) continue;
                     benchmark::RegisterBenchmark(

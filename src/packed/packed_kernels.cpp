@@ -69,17 +69,33 @@ const std::vector<PackedKernel>& packed_kernels() {
 const PackedKernel& packed_kernel(const std::string& name) {
     std::string names;
     for (const PackedKernel& k : packed_kernels()) {
-        if (name == k.name) return k;
+        if (name == k.name) {
+            PBS2P_CHECK(k.available, "packed kernel '{}' needs {}, which this CPU lacks", name, k.isa);
+            return k;
+        }
         names += names.empty() ? k.name : fmt::format(", {}", k.name);
     }
     fail("unknown packed kernel '{}' (available: {})", name, names);
 }
 
-const PackedKernel& default_packed_kernel() {
+namespace {
+
+// The last available row with the given activations (any when null); the reference row always is.
+const PackedKernel& last_available(const char* activations) {
     const PackedKernel* best = &packed_kernels().front();
     for (const PackedKernel& k : packed_kernels())
-        if (std::string(k.activations) == "f32") best = &k;
+        if (k.available && (!activations || std::string(k.activations) == activations)) best = &k;
     return *best;
+}
+
+}  // namespace
+
+const PackedKernel& fastest_packed_kernel() {
+    return last_available(nullptr);
+}
+
+const PackedKernel& default_packed_kernel() {
+    return last_available("f32");
 }
 
 }  // namespace pbs2p

@@ -44,13 +44,18 @@ struct PackedKernel {
     ComputeForm form;         // the layout it reads
     PackedGemvFn gemv;
     PackedGemmFn gemm;
+    bool available = true;  // false where this CPU lacks the instruction set (the row is compiled in)
 };
 
-// Every implementation compiled into this build, reference first.
+// Every implementation compiled into this build, reference first, then in order of speed on the machines
+// measured (docs/FORMAT.md), so the fastest available row of a kind is the last available one.
 const std::vector<PackedKernel>& packed_kernels();
-// Throws pbs2p::Error naming the unknown kernel and the available ones.
+// Throws pbs2p::Error naming the unknown kernel and the available ones, or the instruction set this CPU
+// lacks.
 const PackedKernel& packed_kernel(const std::string& name);
-// The fastest exact-activation (f32) kernel in this build.
+// The fastest kernel this CPU runs (int8 activations where built): the last available row.
+const PackedKernel& fastest_packed_kernel();
+// The fastest exact-activation (f32) kernel this CPU runs: the last available f32 row.
 const PackedKernel& default_packed_kernel();
 
 // Scalar reference (fp64 accumulation over the storage codes).

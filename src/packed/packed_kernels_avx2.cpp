@@ -22,6 +22,7 @@
 #include "core/stage_profile.h"
 #include "core/tensor.h"
 #include "packed/packed_kernels.h"
+#include "packed/packed_kernels_q8.h"
 #include "packed/panel_gemm.h"
 
 namespace pbs2p {
@@ -29,10 +30,12 @@ namespace pbs2p {
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 namespace {
 
-constexpr int64_t kF32TableSize = 256;      // floats per group of 8 activations
-constexpr int64_t kQ8Chunk = 256;           // columns per activation scale (at most)
-constexpr int64_t kQ8PrefetchGroups = 128;  // compute groups (64 bytes each) fetched ahead
-constexpr int64_t kQ8TableBytes = 64;  // per group of 8: [quad0 lo | quad0 hi | quad1 lo | quad1 hi] x 16
+constexpr int64_t kF32TableSize = 256;  // floats per group of 8 activations
+using q8::chunk_range;
+using q8::ChunkRange;
+using q8::chunks_per_scale;
+constexpr int64_t kQ8PrefetchGroups = q8::kPrefetchGroups;
+constexpr int64_t kQ8TableBytes = q8::kTableBytes;
 
 void store_rows(const float* out32, int64_t rb, int64_t rows, float* y) {
     const int64_t n = std::min<int64_t>(kRowBlock, rows - rb * kRowBlock);
@@ -151,19 +154,6 @@ void avx2_f32_gemv(const PackedMatrix& w, const float* x, float* y) {
 }
 
 // ---- int8 activations, pshufb lookup ----------------------------------------------------------------
-
-struct ChunkRange {
-    int64_t begin, end;  // columns
-};
-
-int64_t chunks_per_scale(int64_t scale_group) {
-    return (scale_group + kQ8Chunk - 1) / kQ8Chunk;
-}
-
-ChunkRange chunk_range(int64_t scale_group, int64_t s, int64_t k) {
-    const int64_t begin = s * scale_group + k * kQ8Chunk;
-    return {begin, std::min(begin + kQ8Chunk, (s + 1) * scale_group)};
-}
 
 // Quantizes chunk `chunk` (scale group s = chunk / per_scale) of one token to int8 and writes its lookup
 // tables and scale. Table entry m of a quad is sum_{bit b of m} q[b], built 16 entries at once in int16,
@@ -327,13 +317,15 @@ void q8_gemm_tiles(int64_t rows, int64_t cols, int64_t scale_group, int64_t row_
     }
 }
 
-void avx2_q8_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* y) {
+// GEMM over the bit planes with the row block of one instruction set.
+template <q8::PlanesRowBlockFn row_block>
+void q8_planes_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* y) {
     const ComputeLayout& c = w.compute;
     q8_gemm_tiles(
         c.rows, c.cols, c.scale_group, c.row_blocks, x, tokens, y, [](int64_t, int64_t) {},
         [&c](int64_t, int64_t rb, const uint8_t* tables, const float* chunk_scales, float* out32) {
-            q8_planes_row_block(c.cols, c.scale_group, c.block(rb), c.kept_scales(rb), c.sign_scales(rb),
-                                tables, chunk_scales, out32);
+            row_block(c.cols, c.scale_group, c.block(rb), c.kept_scales(rb), c.sign_scales(rb), tables,
+                      chunk_scales, out32);
         });
 }
 
@@ -364,13 +356,22 @@ void q8_gemv_blocks(int64_t rows, int64_t cols, int64_t scale_group, int64_t row
     }
 }
 
-void avx2_q8_gemv(const PackedMatrix& w, const float* x, float* y) {
+template <q8::PlanesRowBlockFn row_block>
+void q8_planes_gemv(const PackedMatrix& w, const float* x, float* y) {
     const ComputeLayout& c = w.compute;
     q8_gemv_blocks(c.rows, c.cols, c.scale_group, c.row_blocks, x, y,
                    [&c](int64_t rb, const uint8_t* tables, const float* chunk_scales, float* out32) {
-                       q8_planes_row_block(c.cols, c.scale_group, c.block(rb), c.kept_scales(rb),
-                                           c.sign_scales(rb), tables, chunk_scales, out32);
+                       row_block(c.cols, c.scale_group, c.block(rb), c.kept_scales(rb), c.sign_scales(rb),
+                                 tables, chunk_scales, out32);
                    });
+}
+
+void avx2_q8_gemv(const PackedMatrix& w, const float* x, float* y) {
+    q8_planes_gemv<q8_planes_row_block>(w, x, y);
+}
+
+void avx2_q8_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* y) {
+    q8_planes_gemm<q8_planes_row_block>(w, x, tokens, y);
 }
 
 // ---- int8 activations over the low-bit layout --------------------------------------------------------
@@ -510,13 +511,35 @@ void avx2_q8_lowbit_gemm(const PackedMatrix& w, const float* x, int64_t tokens, 
     q8_gemm_tiles(c.rows, c.cols, c.scale_group, c.row_blocks, x, tokens, y, prepare, run);
 }
 
+#if defined(PBS2P_AVX512_KERNELS)
+// The AVX-512 rows: the drivers above with the AVX-512 row block (packed_kernels_avx512.cpp).
+bool cpu_has_avx512bw() {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+
+void avx512_q8_gemv(const PackedMatrix& w, const float* x, float* y) {
+    q8_planes_gemv<q8::avx512_planes_row_block>(w, x, y);
+}
+
+void avx512_q8_gemm(const PackedMatrix& w, const float* x, int64_t tokens, float* y) {
+    q8_planes_gemm<q8::avx512_planes_row_block>(w, x, tokens, y);
+}
+#endif
+
 }  // namespace
 
 std::vector<PackedKernel> avx2_packed_kernels() {
-    return {{"avx2_f32", "avx2+fma", "f32", ComputeForm::bit_planes, avx2_f32_gemv, avx2_f32_gemm},
-            {"avx2_q8_lowbit", "avx2+fma+f16c", "q8", ComputeForm::lowbit, avx2_q8_lowbit_gemv,
-             avx2_q8_lowbit_gemm},
-            {"avx2_q8", "avx2+fma", "q8", ComputeForm::bit_planes, avx2_q8_gemv, avx2_q8_gemm}};
+    std::vector<PackedKernel> rows = {
+        {"avx2_f32", "avx2+fma", "f32", ComputeForm::bit_planes, avx2_f32_gemv, avx2_f32_gemm},
+        {"avx2_q8_lowbit", "avx2+fma+f16c", "q8", ComputeForm::lowbit, avx2_q8_lowbit_gemv,
+         avx2_q8_lowbit_gemm},
+        {"avx2_q8", "avx2+fma", "q8", ComputeForm::bit_planes, avx2_q8_gemv, avx2_q8_gemm}};
+#if defined(PBS2P_AVX512_KERNELS)
+    rows.push_back({"avx512_q8", "avx512f+bw+vl", "q8", ComputeForm::bit_planes, avx512_q8_gemv,
+                    avx512_q8_gemm, cpu_has_avx512bw()});
+#endif
+    return rows;
 }
 
 #else

@@ -37,10 +37,6 @@ std::string PackedLinearKernel::format_name() const {
     return fmt::format("{} {}:{} ({})", kPackedFormatName, d.n_keep, d.m_group, kernel_.name);
 }
 
-const PackedKernel& fastest_packed_kernel() {
-    return packed_kernels().back();
-}
-
 Model load_packed_model(const std::string& path, const std::string& kernel_name) {
     namespace fs = std::filesystem;
     const fs::path p(path);

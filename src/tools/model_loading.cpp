@@ -27,8 +27,9 @@ void add_kernel_option(CLI::App& app, std::string& kernel) {
     app.add_option(
         "--kernel", kernel,
         "Kernel for a packed model: " + names +
-            " (default: the fastest; avx2_q8 quantizes activations to int8, avx2_q8_lowbit does so over the"
-            " 1.5-bit layout where the layer keeps at most 4 of 8, avx2_f32 keeps them fp32)");
+            " (default: the fastest this CPU runs; avx2_q8 and avx512_q8 quantize activations to int8,"
+            " avx2_q8_lowbit does so over the 1.5-bit layout where the layer keeps at most 4 of 8, avx2_f32"
+            " keeps them fp32)");
 }
 
 std::string model_directory(const std::string& path) {

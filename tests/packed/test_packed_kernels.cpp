@@ -11,6 +11,8 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <cstdio>
+#include <set>
 #include <string>
 
 #include "core/error.h"
@@ -58,6 +60,14 @@ DenseResult dense_product(const Matrix& w, const std::vector<float>& x, int64_t 
     return r;
 }
 
+// False (and says so once per row) for a kernel row this CPU lacks the instruction set of.
+bool runs_here(const PackedKernel& k) {
+    if (k.available) return true;
+    static std::set<std::string> told;
+    if (told.insert(k.name).second) std::printf("[ SKIPPED  ] kernel %s: this CPU lacks %s\n", k.name, k.isa);
+    return false;
+}
+
 // Every kernel in the build against the fp64 product of the dequantized layout, for `tokens` random
 // activation rows (gemv for one token, gemm otherwise); `what` names the case in failures.
 void expect_kernels_match_dense(const BinaryLayout& layout, int64_t tokens, uint64_t seed,
@@ -73,6 +83,7 @@ void expect_kernels_match_dense(const BinaryLayout& layout, int64_t tokens, uint
             x_max[static_cast<size_t>(t)] =
                 std::max(x_max[static_cast<size_t>(t)], std::fabs(x[static_cast<size_t>(t * cols + j)]));
     for (const PackedKernel& k : packed_kernels()) {
+        if (!runs_here(k)) continue;
         const PackedMatrix w = make_packed_matrix(encoded, k.form);  // the layout this kernel reads
         std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
         if (tokens == 1)
@@ -97,6 +108,27 @@ TEST(PackedKernels, TableListsReferenceFirst) {
     EXPECT_STREQ(packed_kernels().front().name, "reference");
     EXPECT_THROW(packed_kernel("no_such_kernel"), Error);
     EXPECT_STREQ(default_packed_kernel().activations, "f32");
+}
+
+// The fastest row is the last one this CPU runs; a row it cannot run is refused by name and skipped.
+TEST(PackedKernels, FastestRowIsTheLastAvailableOne) {
+    const std::vector<PackedKernel>& table = packed_kernels();
+    const PackedKernel* last = nullptr;
+    for (const PackedKernel& k : table)
+        if (k.available) last = &k;
+    ASSERT_NE(last, nullptr);
+    EXPECT_EQ(&fastest_packed_kernel(), last);
+    EXPECT_TRUE(default_packed_kernel().available);
+    std::string lacking;
+    for (const PackedKernel& k : table) {
+        if (k.available) {
+            EXPECT_EQ(&packed_kernel(k.name), &k);
+            continue;
+        }
+        EXPECT_THROW(packed_kernel(k.name), Error) << k.name;
+        lacking += fmt::format(" {} ({})", k.name, k.isa);
+    }
+    if (!lacking.empty()) GTEST_SKIP() << "rows this CPU lacks the instruction set of:" << lacking;
 }
 
 TEST(PackedKernels, AllKernelsMatchReferenceOnAwkwardShapes) {
@@ -240,7 +272,7 @@ TEST(PackedKernels, ManyRowPanelsMatchReference) {
         std::vector<float> expect(static_cast<size_t>(tokens * rows));
         reference_gemm(w, x.data(), tokens, expect.data());
         for (const PackedKernel& k : packed_kernels()) {
-            if (std::string(k.activations) != "f32") continue;
+            if (std::string(k.activations) != "f32" || !runs_here(k)) continue;
             std::vector<float> y(expect.size(), std::nanf(""));
             k.gemm(w, x.data(), tokens, y.data());
             for (size_t at = 0; at < y.size(); ++at)
@@ -263,6 +295,7 @@ TEST(PackedKernels, GemvEqualsSingleTokenGemm) {
     const BinaryLayout layout = random_layout(70, 264, 4, 8, 264, 7);
     const std::vector<float> x = random_activations(1, 264, 8);
     for (const PackedKernel& k : packed_kernels()) {
+        if (!runs_here(k)) continue;
         const PackedMatrix w = make_packed_matrix(encode_layer(layout), k.form);
         std::vector<float> a(70), b(70);
         k.gemv(w, x.data(), a.data());
