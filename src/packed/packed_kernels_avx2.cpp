@@ -12,6 +12,8 @@
 //            (six pshufb and ten other operations per 32 rows). Many tokens: row blocks expanded to bit
 //            planes once per token tile. Layers that do not fit the layout were given bit planes and run as
 //            avx2_q8.
+// avx512_q8 : the drivers of avx2_q8 (tables, threading) with the AVX-512 row block of
+//            packed_kernels_avx512.cpp; registered here, available where the CPU reports AVX-512 F/BW/VL.
 #include <immintrin.h>
 
 #include <algorithm>
