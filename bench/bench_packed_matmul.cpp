@@ -1,10 +1,15 @@
 // Packed sub-1-bit GEMV / GEMM against OpenBLAS sgemv / sgemm on fp32 weights of the same shape, measured
 // in the same run. Shapes (out x in) of LLaMA-7B/-2/Mistral linears; N:8 = 4:8, 5:8, 6:8 with one
 // (alpha, mu) pair per row. After the runs a markdown table of speed ratios (fp32 time / packed time) is
-// printed. Example: bench_packed_matmul --benchmark_filter='gemv' --benchmark_min_time=0.3
+// printed. --rotate-bytes=N[K|M|G] cycles each packed benchmark over enough distinct matrices to cover N
+// bytes of compute layout (e.g. 128M, beyond a 32 MiB L3: weights come from DRAM); weight_GB/s is the
+// compute-layout bytes read per second, bits_read those bytes per weight.
+// Example: bench_packed_matmul --benchmark_filter='gemv' --benchmark_min_time=0.3s --rotate-bytes=128M
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,13 +35,26 @@ std::vector<float> random_vector(int64_t n, uint64_t seed) {
     return v;
 }
 
-const PackedMatrix& packed_weights(int64_t rows, int64_t cols, int n_keep) {
-    static std::map<std::tuple<int64_t, int64_t, int>, std::unique_ptr<PackedMatrix>> cache;
-    auto& slot = cache[{rows, cols, n_keep}];
+// Distinct matrices a packed benchmark cycles through, so that the weights read per call come from DRAM
+// rather than the last-level cache once rotate_bytes exceeds it (--rotate-bytes; 0 = one matrix).
+int64_t rotate_bytes = 0;
+
+const PackedMatrix& packed_weights(int64_t rows, int64_t cols, int n_keep, ComputeForm form, int index) {
+    static std::map<std::tuple<int64_t, int64_t, int, ComputeForm, int>, std::unique_ptr<PackedMatrix>> cache;
+    auto& slot = cache[{rows, cols, n_keep, form, index}];
     if (!slot)
-        slot = std::make_unique<PackedMatrix>(
-            make_packed_matrix(encode_layer(random_layout(rows, cols, n_keep, 8, cols, 42))));
+        slot = std::make_unique<PackedMatrix>(make_packed_matrix(
+            random_packed_layer(rows, cols, n_keep, cols, 42 + static_cast<uint64_t>(index)), form));
     return *slot;
+}
+
+// The matrices of one benchmark: enough distinct ones to cover rotate_bytes.
+std::vector<const PackedMatrix*> packed_rotation(int64_t rows, int64_t cols, int n_keep, ComputeForm form) {
+    std::vector<const PackedMatrix*> ms{&packed_weights(rows, cols, n_keep, form, 0)};
+    const int64_t bytes = std::max<int64_t>(1, ms[0]->compute_bytes());
+    const int64_t count = std::max<int64_t>(1, (rotate_bytes + bytes - 1) / bytes);
+    for (int i = 1; i < count; ++i) ms.push_back(&packed_weights(rows, cols, n_keep, form, i));
+    return ms;
 }
 
 // fp32 baseline weights for one shape at a time (the largest is 235 MB).
@@ -72,10 +90,13 @@ void bench_fp32(benchmark::State& state, int64_t rows, int64_t cols, int64_t tok
 
 void bench_packed(benchmark::State& state, const PackedKernel* kernel, int64_t rows, int64_t cols, int n_keep,
                   int64_t tokens) {
-    const PackedMatrix& w = packed_weights(rows, cols, n_keep);
+    const std::vector<const PackedMatrix*> ms = packed_rotation(rows, cols, n_keep, kernel->form);
     const std::vector<float> x = random_vector(tokens * cols, 3);
     std::vector<float> y(static_cast<size_t>(tokens * rows));
+    size_t next = 0;
     for (auto _ : state) {
+        const PackedMatrix& w = *ms[next];
+        next = (next + 1) % ms.size();
         if (tokens == 1)
             kernel->gemv(w, x.data(), y.data());
         else
@@ -83,8 +104,13 @@ void bench_packed(benchmark::State& state, const PackedKernel* kernel, int64_t r
         benchmark::DoNotOptimize(y.data());
     }
     set_counters(state, rows, cols, tokens);
-    state.counters["MB_weights"] = static_cast<double>(w.compute.bytes()) / 1e6;
-    state.counters["bits_file"] = w.storage.bits_per_weight();
+    const auto bytes = static_cast<double>(ms[0]->compute_bytes());  // weight bytes read per call
+    state.counters["MB_weights"] = bytes / 1e6;
+    state.counters["matrices"] = static_cast<double>(ms.size());
+    state.counters["bits_read"] = 8.0 * bytes / static_cast<double>(rows * cols);
+    state.counters["weight_GB/s"] =
+        benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["bits_file"] = ms[0]->storage.bits_per_weight();
 }
 
 // Collects mean real times by benchmark name for the ratio table.
@@ -142,7 +168,9 @@ void register_all() {
                 ->UseRealTime();
             for (int n_keep : kKeeps)
                 for (const PackedKernel& k : packed_kernels()) {
-                    if (std::string(k.name) == "reference") continue;
+                    if (std::string(k.name) == "reference" || !k.available) continue;
+                    // Low-bit rows only where the layer fits the layout (otherwise they run avx2_q8).
+                    if (k.form == ComputeForm::lowbit && n_keep > kSignCodeBits) continue;
                     benchmark::RegisterBenchmark(
                         fmt::format("packed/{}/{}/{}:8/{}", op, shape, n_keep, k.name).c_str(), bench_packed,
                         &k, rows, cols, n_keep, tokens)
@@ -154,7 +182,42 @@ void register_all() {
 
 }  // namespace
 
+// Reads and removes --rotate-bytes=N[K|M|G] from argv.
+void parse_rotate_bytes(int& argc, char** argv) {
+    const std::string flag = "--rotate-bytes=";
+    int out = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a.rfind(flag, 0) != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        size_t used = 0;
+        const std::string v = a.substr(flag.size());
+        double n = 0;
+        try {
+            n = std::stod(v, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        const std::string unit = v.substr(used);
+        const double scale = unit.empty()  ? 1
+                             : unit == "K" ? 1 << 10
+                             : unit == "M" ? 1 << 20
+                             : unit == "G" ? 1 << 30
+                                           : -1;
+        if (used == 0 || scale < 0 || n < 0) {
+            fmt::print(stderr, "bench_packed_matmul: bad --rotate-bytes '{}' (expected N, NK, NM or NG)\n",
+                       v);
+            std::exit(2);
+        }
+        rotate_bytes = static_cast<int64_t>(n * scale);
+    }
+    argc = out;
+}
+
 int main(int argc, char** argv) {
+    parse_rotate_bytes(argc, argv);
     benchmark::Initialize(&argc, argv);
     register_all();
     RatioReporter reporter;

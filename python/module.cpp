@@ -289,7 +289,7 @@ PYBIND11_MODULE(pbs2p, m) {
     m.def("load", &load_model, py::arg("path"), py::arg("kernel") = py::none(),
           "Opens a Hugging Face model directory or a packed file (OUT/model.packed.safetensors); `kernel` "
           "picks "
-          "the packed kernel (reference | avx2_f32 | avx2_q8; default the fastest)");
+          "the packed kernel (reference | avx2_f32 | avx2_q8_lowbit | avx2_q8 | avx512_q8; default the fastest this CPU runs)");
     m.def("compress", &compress_model_dir, py::arg("model_dir"), py::arg("out_dir"), py::kw_only(),
           py::arg("calib"), py::arg("method") = "pbs2p", py::arg("nm") = "4:8",
           py::arg("calib_windows") = 128, py::arg("calib_seq") = 0, py::arg("seed") = 0,

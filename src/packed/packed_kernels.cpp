@@ -9,10 +9,13 @@
 
 namespace pbs2p {
 
-PackedMatrix make_packed_matrix(PackedLayer layer, bool with_compute) {
+PackedMatrix make_packed_matrix(PackedLayer layer, ComputeForm form) {
     PackedMatrix m;
     m.storage = std::move(layer);
-    if (with_compute) m.compute = make_compute_layout(m.storage);
+    if (form == ComputeForm::lowbit && fits_lowbit_layout(m.storage))
+        m.lowbit = make_lowbit_layout(m.storage);
+    else if (form != ComputeForm::none)
+        m.compute = make_compute_layout(m.storage);
     return m;
 }
 
@@ -55,7 +58,8 @@ void reference_gemv(const PackedMatrix& w, const float* x, float* y) {
 
 const std::vector<PackedKernel>& packed_kernels() {
     static const std::vector<PackedKernel> table = [] {
-        std::vector<PackedKernel> t{{"reference", "scalar", "f32", false, reference_gemv, reference_gemm}};
+        std::vector<PackedKernel> t{
+            {"reference", "scalar", "f32", ComputeForm::none, reference_gemv, reference_gemm}};
         for (const PackedKernel& k : avx2_packed_kernels()) t.push_back(k);
         return t;
     }();
@@ -65,17 +69,33 @@ const std::vector<PackedKernel>& packed_kernels() {
 const PackedKernel& packed_kernel(const std::string& name) {
     std::string names;
     for (const PackedKernel& k : packed_kernels()) {
-        if (name == k.name) return k;
+        if (name == k.name) {
+            PBS2P_CHECK(k.available, "packed kernel '{}' needs {}, which this CPU lacks", name, k.isa);
+            return k;
+        }
         names += names.empty() ? k.name : fmt::format(", {}", k.name);
     }
     fail("unknown packed kernel '{}' (available: {})", name, names);
 }
 
-const PackedKernel& default_packed_kernel() {
+namespace {
+
+// The last available row with the given activations (any when null); the reference row always is.
+const PackedKernel& last_available(const char* activations) {
     const PackedKernel* best = &packed_kernels().front();
     for (const PackedKernel& k : packed_kernels())
-        if (std::string(k.activations) == "f32") best = &k;
+        if (k.available && (!activations || std::string(k.activations) == activations)) best = &k;
     return *best;
+}
+
+}  // namespace
+
+const PackedKernel& fastest_packed_kernel() {
+    return last_available(nullptr);
+}
+
+const PackedKernel& default_packed_kernel() {
+    return last_available("f32");
 }
 
 }  // namespace pbs2p

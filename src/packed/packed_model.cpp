@@ -13,8 +13,8 @@
 namespace pbs2p {
 
 PackedLinearKernel::PackedLinearKernel(PackedLayer layer, const PackedKernel& kernel)
-    : weights_(make_packed_matrix(std::move(layer), kernel.needs_compute)), kernel_(kernel) {
-    if (kernel.needs_compute) {
+    : weights_(make_packed_matrix(std::move(layer), kernel.form)), kernel_(kernel) {
+    if (kernel.form != ComputeForm::none) {
         weights_.storage.codes = {};
         weights_.storage.scales = {};
     }
@@ -28,17 +28,13 @@ void PackedLinearKernel::forward(const float* x, int64_t tokens, float* y) const
 }
 
 int64_t PackedLinearKernel::weight_bytes() const {
-    return weights_.storage.storage_bytes() + (kernel_.needs_compute ? weights_.compute.bytes() : 0);
+    return weights_.storage.storage_bytes() + weights_.compute_bytes();
 }
 
 std::string PackedLinearKernel::format_name() const {
     const PackedLayerDesc& d = weights_.storage.desc;
     if (!d.is_nm()) return fmt::format("{} {} ({})", kPackedFormatName, d.code, kernel_.name);
     return fmt::format("{} {}:{} ({})", kPackedFormatName, d.n_keep, d.m_group, kernel_.name);
-}
-
-const PackedKernel& fastest_packed_kernel() {
-    return packed_kernels().back();
 }
 
 Model load_packed_model(const std::string& path, const std::string& kernel_name) {

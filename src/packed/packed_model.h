@@ -29,9 +29,6 @@ private:
     const PackedKernel& kernel_;
 };
 
-// The fastest kernel in this build (int8 activations when available).
-const PackedKernel& fastest_packed_kernel();
-
 // `path` is a directory holding model.packed.safetensors and config.json, or the packed file itself
 // (config.json next to it). `kernel_name` empty = fastest_packed_kernel().
 Model load_packed_model(const std::string& path, const std::string& kernel_name = "");

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 #include "model/model.h"
@@ -14,7 +13,8 @@ namespace pbs2p::tools {
 bool is_packed_model(const std::string& path);
 // Loads either form; `kernel` picks the packed kernel ("" = fastest in this build).
 Model load_model_for_cli(const std::string& path, const std::string& kernel = "");
-// Adds --kernel (packed kernel: reference | avx2_f32 | avx2_q8; default the fastest) to a command.
+// Adds --kernel (packed kernel: reference | avx2_f32 | avx2_q8_lowbit | avx2_q8 | avx512_q8; default the
+// fastest) to a command.
 void add_kernel_option(CLI::App& app, std::string& kernel);
 // Directory holding the tokenizer and config for `path` (the packed file's directory for a packed file).
 std::string model_directory(const std::string& path);
