@@ -94,27 +94,31 @@ void OrderedSum::add(std::vector<double> part) {
 }
 
 std::vector<double> OrderedSum::finish() {
+    // A chain in rank order: rank r receives the sum of every part before its own from rank r - 1, folds
+    // its parts onto it and passes it on; the last rank holds the total and broadcasts it.
     Communicator& c = communicator_;
+    const int last = c.size() - 1;
     const size_t bytes = length_ * sizeof(double);
-    if (c.is_root()) {
-        std::vector<double> incoming(length_);
-        for (int r = 1; r < c.size(); ++r) {
-            uint64_t parts = 0;
-            c.receive(&parts, sizeof parts, r);
-            for (uint64_t p = 0; p < parts; ++p) {
-                c.receive(incoming.data(), bytes, r);
-                fold(incoming);
-            }
+    if (c.rank() > 0) {
+        uint64_t started = 0;
+        c.receive(&started, sizeof started, c.rank() - 1);
+        started_ = started != 0;
+        if (started_) {
+            sum_.resize(length_);
+            if (bytes > 0) c.receive(sum_.data(), bytes, c.rank() - 1);
         }
-        if (!started_) sum_.assign(length_, 0.0);
-    } else {
-        const uint64_t parts = kept_.size();
-        c.send(&parts, sizeof parts, 0);
-        for (const std::vector<double>& part : kept_) c.send(part.data(), bytes, 0);
+        for (const std::vector<double>& part : kept_) fold(part);
         kept_.clear();
-        sum_.resize(length_);
     }
-    if (c.size() > 1 && length_ > 0) c.broadcast(sum_.data(), bytes, 0);
+    if (c.rank() < last) {
+        const uint64_t started = started_ ? 1 : 0;
+        c.send(&started, sizeof started, c.rank() + 1);
+        if (started_ && bytes > 0) c.send(sum_.data(), bytes, c.rank() + 1);
+    }
+    if (c.rank() == last && !started_) sum_.assign(length_, 0.0);
+    sum_.resize(length_);
+    if (c.size() > 1 && bytes > 0) c.broadcast(sum_.data(), bytes, last);
+    started_ = false;
     return std::move(sum_);
 }
 

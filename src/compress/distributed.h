@@ -78,7 +78,8 @@ class SingleProcessCommunicator final : public Communicator {
 // the parts of rank 0 in the order added, then those of rank 1, and so on, folded left to right:
 // ((p0 + p1) + p2) + ... With the parts numbered by calibration window, every split of the windows over
 // contiguous ranks gives the same bits. Rank 0 folds its parts as they come (they are the prefix); the
-// other ranks keep theirs until finish(), which sends them to rank 0 in order and broadcasts the sum.
+// other ranks keep theirs until finish(), where the running sum passes along the ranks in order (each
+// folds its parts onto it) and the last rank broadcasts the total.
 class OrderedSum {
   public:
     OrderedSum(Communicator& communicator, size_t length);

@@ -355,10 +355,16 @@ void for_each_stats_number(Stats& s, Visit&& visit) {
     visit(s.seconds), visit(s.pruned), visit(s.sign_flips), visit(s.zero_signs_fixed), visit(s.percdamp_used);
 }
 
+// The dense weight travels only when the layout does not give it (dequantize(layout) == weight exactly
+// for the binary methods, whose layout is a third of the bytes).
 std::vector<uint8_t> layer_to_bytes(const CompressedLayer& layer) {
     ByteWriter w;
-    w.value(layer.weight.rows), w.value(layer.weight.cols);
-    w.values(layer.weight.data.data(), layer.weight.data.size());
+    const bool weight_from_layout = layer.layout && dequantize(*layer.layout).data == layer.weight.data;
+    w.value(static_cast<uint8_t>(weight_from_layout));
+    if (!weight_from_layout) {
+        w.value(layer.weight.rows), w.value(layer.weight.cols);
+        w.values(layer.weight.data.data(), layer.weight.data.size());
+    }
     w.text(layer.stats.method);
     for_each_stats_number(layer.stats, [&w](const auto& v) { w.value(v); });
     w.value(static_cast<uint8_t>(layer.layout.has_value()));
@@ -375,12 +381,15 @@ std::vector<uint8_t> layer_to_bytes(const CompressedLayer& layer) {
 CompressedLayer layer_from_bytes(const std::vector<uint8_t>& bytes) {
     ByteReader r{bytes};
     CompressedLayer layer;
-    const auto rows = r.value<int64_t>(), cols = r.value<int64_t>();
-    layer.weight = Matrix(rows, cols);
-    std::vector<float> weight = r.values<float>();
-    PBS2P_CHECK(weight.size() == layer.weight.data.size(),
-                "internal: a compressed layer's weight has {} values", weight.size());
-    std::copy(weight.begin(), weight.end(), layer.weight.data.begin());
+    const bool weight_from_layout = r.value<uint8_t>() != 0;
+    if (!weight_from_layout) {
+        const auto rows = r.value<int64_t>(), cols = r.value<int64_t>();
+        layer.weight = Matrix(rows, cols);
+        std::vector<float> weight = r.values<float>();
+        PBS2P_CHECK(weight.size() == layer.weight.data.size(),
+                    "internal: a compressed layer's weight has {} values", weight.size());
+        std::copy(weight.begin(), weight.end(), layer.weight.data.begin());
+    }
     layer.stats.method = r.text();
     for_each_stats_number(layer.stats, [&r](auto& v) { v = r.value<std::decay_t<decltype(v)>>(); });
     if (r.value<uint8_t>()) {
@@ -391,6 +400,8 @@ CompressedLayer layer_from_bytes(const std::vector<uint8_t>& bytes) {
         l.alpha = r.values<float>(), l.mu = r.values<float>();
         layer.layout = std::move(l);
     }
+    PBS2P_CHECK(!weight_from_layout || layer.layout, "internal: a compressed layer without weight or layout");
+    if (weight_from_layout) layer.weight = dequantize(*layer.layout);
     return layer;
 }
 

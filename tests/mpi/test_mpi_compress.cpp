@@ -9,14 +9,16 @@
 namespace pbs2p::cli_test {
 namespace {
 
-std::vector<std::string> compress_args(const fs::path& model, const fs::path& out) {
+// A tiny compress run (6 windows of 48 tokens, one thread) with `method`'s options.
+std::vector<std::string> compress_args(const fs::path& model, const fs::path& out,
+                                       const std::vector<std::string>& method = {"--method", "pbs2p", "--nm",
+                                                                                 "4:8"}) {
     const std::string calib = (source_dir() / "data/calib.txt").string();
-    return {"compress", model.string(), "--method",
-            "pbs2p",    "--nm",         "4:8",
-            "--calib",  calib,          "--calib-windows",
-            "6",        "--calib-seq",  "48",
-            "-o",       out.string(),   "-t",
-            "1"};
+    std::vector<std::string> args = {"compress", model.string(), "--calib", calib,
+                                     "-o",       out.string(),   "-t",      "1"};
+    args.insert(args.end(), {"--calib-windows", "6", "--calib-seq", "48"});
+    args.insert(args.end(), method.begin(), method.end());
+    return args;
 }
 
 // `pbs2p args...` as `ranks` MPI ranks of one thread each.
@@ -81,6 +83,21 @@ TEST(MpiCompress, TwoRanksWriteTheBytesOfOneProcess) {
         EXPECT_GT(rank.at("peak_rss_bytes").get<int64_t>(), 0);
     }
     for (const auto& bytes : report.at("block_bytes_communicated")) EXPECT_GT(bytes.get<int64_t>(), 0);
+}
+
+// GPTQ has no binary layout (the dense weights travel); three ranks make a chain with a middle rank and
+// shares of 2, 3 and 3 slices.
+TEST(MpiCompress, ThreeRanksWriteTheBytesOfOneProcessForGptq) {
+    TempDir tmp;
+    const fs::path model = copy_golden("llama_gqa", tmp / "model");
+    const std::vector<std::string> gptq = {"--method", "gptq"};
+    const CliRun one = run_cli(compress_args(model, tmp / "one", gptq));
+    ASSERT_EQ(one.exit_code, 0) << one.describe();
+    const CliRun three = run_mpi(3, compress_args(model, tmp / "three", gptq));
+    ASSERT_EQ(three.exit_code, 0) << three.describe();
+    expect_no_crash(three);
+    expect_same_outputs(tmp / "one", tmp / "three");
+    EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "three" / "report.json")).at("rank_usage").size(), 3u);
 }
 
 TEST(MpiCompress, InterruptedTwoRankRunResumesToTheSameBytes) {
