@@ -249,8 +249,10 @@ std::vector<InputGroup> block_input_groups(Model& model, int block) {
 // windows: each slice's sum (packed upper triangles, fp64), then the slices summed in window order.
 void accumulate_hessians(const Model& model, int block, std::vector<InputGroup>& groups,
                          CalibrationSlices& slices, const CalibrationSet& calibration,
-                         Communicator& communicator, double& forward_seconds, double& reduce_seconds) {
+                         Communicator& communicator, double& forward_seconds, double& reduce_seconds,
+                         double& compute_cpu_seconds) {
     auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
     std::map<std::string, const InputGroup*> group_of;
     for (const InputGroup& group : groups) group_of[group.linears.front()->name] = &group;
     const int64_t total =
@@ -269,6 +271,7 @@ void accumulate_hessians(const Model& model, int block, std::vector<InputGroup>&
         sum.add(std::move(part));
     }
     auto t1 = std::chrono::steady_clock::now();
+    compute_cpu_seconds += process_cpu_seconds() - cpu0;
     const std::vector<double> packed = sum.finish();
     for (InputGroup& group : groups) {
         const int64_t n = group.width;
@@ -440,7 +443,8 @@ nlohmann::json CompressionReport::to_json() const {
     for (const RankUsage& u : rank_usage)
         usage.push_back({{"bytes_sent", u.bytes_sent},
                          {"bytes_received", u.bytes_received},
-                         {"peak_rss_bytes", u.peak_rss_bytes}});
+                         {"peak_rss_bytes", u.peak_rss_bytes},
+                         {"compute_cpu_seconds", u.compute_cpu_seconds}});
     return {{"method", method},
             {"block_cosine", block_cosine},
             {"block_importance", block_importance},
@@ -552,6 +556,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
     for (int l = 0; l < blocks; ++l) total_layers += static_cast<int>(model.block_linears(l).size());
     int layers_done = 0;
     std::vector<double> block_bytes_sent(static_cast<size_t>(blocks), 0.0);
+    double compute_cpu_seconds = 0;
     double& forward_seconds = report.phase_seconds["forward"];
     double& reduce_seconds = report.phase_seconds["reduce"];
     double& solve_seconds = report.phase_seconds["solve"];
@@ -568,15 +573,17 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
             if (options.propagate_fp)
                 fail("resuming a --propagate-fp run is not supported; remove the checkpoint");
             const auto t = std::chrono::steady_clock::now();
+            const double cpu = process_cpu_seconds();
             run_block_on_slices(model, l, slices, calibration.seq);
             propagate_seconds += seconds_since(t);
+            compute_cpu_seconds += process_cpu_seconds() - cpu;
             layers_done += static_cast<int>(model.block_linears(l).size());
             continue;
         }
         CalibrationSlices fp_output = slices;
         std::vector<InputGroup> groups = block_input_groups(model, l);
         accumulate_hessians(model, l, groups, fp_output, calibration, communicator, forward_seconds,
-                            reduce_seconds);
+                            reduce_seconds, compute_cpu_seconds);
 
         // The block's layer solves, spread over the ranks by weight size; each rank factors the Hessians
         // its layers need.
@@ -604,6 +611,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         };
         std::vector<std::vector<uint8_t>> solved(tasks.size());
         auto t_solve = std::chrono::steady_clock::now();
+        const double cpu_solve = process_cpu_seconds();
         const InputGroup* factored = nullptr;
         HessianFactor factor;
         for (size_t t = 0; t < tasks.size(); ++t) {
@@ -623,6 +631,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         }
         factor = HessianFactor();
         solve_seconds += seconds_since(t_solve);
+        compute_cpu_seconds += process_cpu_seconds() - cpu_solve;
         if (ranks > 1) {
             const auto t_exchange = std::chrono::steady_clock::now();
             for (size_t t = 0; t < tasks.size(); ++t) {
@@ -635,6 +644,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         groups.clear();
 
         const auto t_propagate = std::chrono::steady_clock::now();
+        const double cpu_propagate = process_cpu_seconds();
         if (options.propagate_fp) {
             slices = std::move(fp_output);
         } else {
@@ -642,6 +652,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
             run_block_on_slices(model, l, slices, calibration.seq);
         }
         propagate_seconds += seconds_since(t_propagate);
+        compute_cpu_seconds += process_cpu_seconds() - cpu_propagate;
         block_bytes_sent[static_cast<size_t>(l)] =
             static_cast<double>(communicator.traffic().bytes_sent - sent_before);
         report.compress_seconds = seconds_since(start);
@@ -655,11 +666,12 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
             throw CompressionInterrupted(fmt::format("stopped after block {} of {} as asked", l + 1, blocks));
     }
 
-    // What each rank sent and received and its peak memory; the bytes of every block summed over ranks.
+    // What each rank sent and received, its peak memory and compute CPU time; the bytes of every block
+    // summed over ranks.
     std::vector<double> usage = {
         static_cast<double>(communicator.traffic().bytes_sent - traffic_at_start.bytes_sent),
         static_cast<double>(communicator.traffic().bytes_received - traffic_at_start.bytes_received),
-        static_cast<double>(peak_rss_bytes())};
+        static_cast<double>(peak_rss_bytes()), compute_cpu_seconds};
     usage.insert(usage.end(), block_bytes_sent.begin(), block_bytes_sent.end());
     const std::vector<double> all_usage = communicator.gather_to_root(usage);
     if (root) {
@@ -667,20 +679,21 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         for (int r = 0; r < ranks; ++r) {
             const double* u = all_usage.data() + static_cast<size_t>(r) * usage.size();
             report.rank_usage.push_back(
-                {static_cast<int64_t>(u[0]), static_cast<int64_t>(u[1]), static_cast<int64_t>(u[2])});
+                {static_cast<int64_t>(u[0]), static_cast<int64_t>(u[1]), static_cast<int64_t>(u[2]), u[3]});
             for (int l = 0; l < blocks; ++l)
-                report.block_bytes_communicated[static_cast<size_t>(l)] += static_cast<int64_t>(u[3 + l]);
+                report.block_bytes_communicated[static_cast<size_t>(l)] += static_cast<int64_t>(u[4 + l]);
         }
     }
     report.compress_seconds = seconds_since(start);
     if (root && ranks > 1) {
         int64_t bytes = 0;
         for (int64_t b : report.block_bytes_communicated) bytes += b;
-        log_info(
-            "{} ranks: forward {:.2f} s, reduce {:.2f} s, solve {:.2f} s, exchange {:.2f} s, propagate "
-            "{:.2f} s (rank 0); {:.2f} MiB communicated",
-            ranks, forward_seconds, reduce_seconds, solve_seconds, exchange_seconds, propagate_seconds,
-            static_cast<double>(bytes) / (1 << 20));
+        std::string cpu;
+        for (const RankUsage& u : report.rank_usage) cpu += fmt::format(" {:.1f}", u.compute_cpu_seconds);
+        log_info("{} ranks: forward {:.2f} s, reduce {:.2f} s, solve {:.2f} s, exchange {:.2f} s, propagate "
+                 "{:.2f} s (rank 0); {:.2f} MiB communicated; compute CPU s by rank:{}",
+                 ranks, forward_seconds, reduce_seconds, solve_seconds, exchange_seconds, propagate_seconds,
+                 static_cast<double>(bytes) / (1 << 20), cpu);
     }
     return report;
 }

@@ -70,6 +70,9 @@ struct RankUsage {
     int64_t bytes_sent = 0;
     int64_t bytes_received = 0;
     int64_t peak_rss_bytes = 0;
+    // CPU time of its computing phases (forward, solve, propagate: no transfers, no waiting), which is
+    // what its share of the work costs on cores of its own.
+    double compute_cpu_seconds = 0;
 };
 
 struct CompressionReport {
