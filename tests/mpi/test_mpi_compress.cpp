@@ -119,5 +119,17 @@ TEST(MpiCompress, InterruptedTwoRankRunResumesToTheSameBytes) {
     expect_same_outputs(tmp / "one", tmp / "two");
 }
 
+// An error on one rank (here the root's output folder) ends every rank, with one line naming the rank.
+TEST(MpiCompress, AnErrorOnOneRankEndsThemAll) {
+    TempDir tmp;
+    const fs::path model = copy_golden("llama_gqa", tmp / "model");
+    write_file(tmp / "a-file", "x");
+    const CliRun r = run_mpi(2, compress_args(model, tmp / "a-file"));
+    EXPECT_EQ(r.signal, 0) << r.describe();
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
+    EXPECT_TRUE(contains(r.err, "pbs2p: error (rank 0 of 2): ")) << r.err;
+    EXPECT_TRUE(contains(r.err, "cannot create the output folder")) << r.err;
+}
+
 }  // namespace
 }  // namespace pbs2p::cli_test
