@@ -15,8 +15,11 @@ OUTPUTS = ("model.safetensors", "model.packed.safetensors")
 def without_timings(report):
     """report.json less what differs between two runs of the same job (times, memory)."""
     report = json.loads(json.dumps(report))
-    for key in ("wall_seconds", "peak_rss_bytes", "compress_seconds"):
+    for key in ("wall_seconds", "peak_rss_bytes", "compress_seconds", "phase_seconds"):
         report.pop(key)
+    for rank in report["rank_usage"]:
+        rank.pop("peak_rss_bytes")
+        rank.pop("compute_cpu_seconds")
     for layer in report["layers"]:
         layer["stats"].pop("seconds")
     return report

@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
 
 #include "compress/cfs.h"
 #include "core/atomic_file.h"
 #include "core/blas.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/memory.h"
 #include "io/safetensors.h"
 
 namespace pbs2p {
@@ -20,11 +23,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int checkpoint_version = 1;
-
-// Hidden states of the calibration windows entering block 0.
-Matrix embed_calibration(const Model& model, const CalibrationSet& calibration) {
-    return model.embed(calibration.tokens, calibration.windows, calibration.seq);
-}
 
 // ---- checkpoints: state.json + one safetensors file per completed block -----------------------------
 
@@ -181,43 +179,115 @@ void restore_block(const DriverOptions& options, int block, Model& model,
     }
 }
 
+// ---- calibration slices ----------------------------------------------------------------------------
+
+// The calibration windows are cut into this many fixed slices (contiguous by window index, the same
+// whatever the number of ranks); each rank holds a contiguous run of whole slices, and every statistic
+// is summed per slice and then over the slices in window order (docs/ARCHITECTURE.md).
+constexpr int kCalibrationSlices = 8;
+
+struct CalibrationSlices {
+    std::vector<IndexRange> windows;  // this rank's non-empty slices, in window order
+    std::vector<Matrix> hidden;       // their hidden states, [windows * seq x hidden] each
+};
+
+CalibrationSlices embed_local_slices(const Model& model, const CalibrationSet& calibration,
+                                     const Communicator& communicator) {
+    CalibrationSlices slices;
+    const IndexRange mine = share_of(kCalibrationSlices, communicator.size(), communicator.rank());
+    for (int64_t s = mine.begin; s < mine.end; ++s) {
+        const IndexRange w = share_of(calibration.windows, kCalibrationSlices, static_cast<int>(s));
+        if (w.size() == 0) continue;
+        const auto first = calibration.tokens.begin() + w.begin * calibration.seq;
+        const std::vector<int32_t> tokens(first, first + w.size() * calibration.seq);
+        slices.hidden.push_back(model.embed(tokens, w.size(), calibration.seq));
+        slices.windows.push_back(w);
+    }
+    return slices;
+}
+
+void run_block_on_slices(const Model& model, int block, CalibrationSlices& slices, int64_t seq) {
+    for (size_t s = 0; s < slices.hidden.size(); ++s)
+        model.run_block(block, slices.hidden[s], slices.windows[s].size(), seq);
+}
+
 // ---- Hessian accumulation ----------------------------------------------------------------------------
 
 struct InputGroup {
     std::vector<Linear*> linears;
+    int64_t width = 0;
+    int64_t offset = 0;  // of its packed upper triangle in a slice's partial sums
     MatrixD hessian;
 };
 
-// Runs block l on `hidden` (in place) and returns H = 2 X X^T / T for every distinct linear input.
-std::vector<InputGroup> accumulate_hessians(Model& model, int block, Matrix& hidden,
-                                            const CalibrationSet& calibration) {
+// Every distinct linear input of block l in forward order (one token of zeros through the block).
+std::vector<InputGroup> block_input_groups(Model& model, int block) {
     std::vector<InputGroup> groups;
     std::map<std::string, size_t> index_of;
-    const double scale = 2.0 / static_cast<double>(calibration.windows * calibration.seq);
     std::vector<Linear*> mutable_linears = model.block_linears(block);
     auto find_mutable = [&](const Linear* linear) {
         for (Linear* candidate : mutable_linears)
             if (candidate == linear) return candidate;
         fail("internal: observer reported a linear that is not in block {}", block);
     };
-    model.run_block(
-        block, hidden, calibration.windows, calibration.seq,
-        [&](const std::vector<const Linear*>& linears, const float* input, int64_t rows, int64_t cols) {
-            const std::string& key = linears.front()->name;
-            auto [it, inserted] = index_of.emplace(key, groups.size());
-            if (inserted) {
-                InputGroup group;
-                for (const Linear* linear : linears) group.linears.push_back(find_mutable(linear));
-                group.hessian = MatrixD(cols, cols);
-                groups.push_back(std::move(group));
-            }
-            syrk_accumulate(input, rows, cols, scale, groups[it->second].hessian);
-        });
-    for (InputGroup& group : groups) symmetrize_from_upper(group.hessian);
+    Matrix probe(1, model.config().hidden_size);
+    int64_t offset = 0;
+    model.run_block(block, probe, 1, 1,
+                    [&](const std::vector<const Linear*>& linears, const float*, int64_t, int64_t cols) {
+                        if (!index_of.emplace(linears.front()->name, groups.size()).second) return;
+                        InputGroup group;
+                        for (const Linear* linear : linears) group.linears.push_back(find_mutable(linear));
+                        group.width = cols;
+                        group.offset = offset;
+                        offset += packed_upper_offset(cols, cols);
+                        groups.push_back(std::move(group));
+                    });
     return groups;
 }
 
-double row_cosine_mean(const Matrix& a, const Matrix& b) {
+// Runs block l on this rank's slices (in place) and sets every group's H = 2 X X^T / T over all
+// windows: each slice's sum (packed upper triangles, fp64), then the slices summed in window order.
+void accumulate_hessians(const Model& model, int block, std::vector<InputGroup>& groups,
+                         CalibrationSlices& slices, const CalibrationSet& calibration,
+                         Communicator& communicator, double& forward_seconds, double& reduce_seconds,
+                         double& compute_cpu_seconds) {
+    auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
+    std::map<std::string, const InputGroup*> group_of;
+    for (const InputGroup& group : groups) group_of[group.linears.front()->name] = &group;
+    const int64_t total =
+        groups.empty() ? 0
+                       : groups.back().offset + packed_upper_offset(groups.back().width, groups.back().width);
+    const double scale = 2.0 / static_cast<double>(calibration.windows * calibration.seq);
+    OrderedSum sum(communicator, static_cast<size_t>(total));
+    for (size_t s = 0; s < slices.hidden.size(); ++s) {
+        std::vector<double> part(static_cast<size_t>(total), 0.0);
+        model.run_block(
+            block, slices.hidden[s], slices.windows[s].size(), calibration.seq,
+            [&](const std::vector<const Linear*>& linears, const float* input, int64_t rows, int64_t cols) {
+                const InputGroup& group = *group_of.at(linears.front()->name);
+                syrk_accumulate_packed(input, rows, cols, scale, part.data() + group.offset);
+            });
+        sum.add(std::move(part));
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    compute_cpu_seconds += process_cpu_seconds() - cpu0;
+    const std::vector<double> packed = sum.finish();
+    for (InputGroup& group : groups) {
+        const int64_t n = group.width;
+        group.hessian = MatrixD(n, n);
+        for (int64_t i = 0; i < n; ++i) {
+            const double* row = packed.data() + group.offset + packed_upper_offset(i, n) - i;
+            for (int64_t j = i; j < n; ++j) group.hessian(i, j) = row[j];
+        }
+        symmetrize_from_upper(group.hessian);
+    }
+    auto t2 = std::chrono::steady_clock::now();
+    forward_seconds += std::chrono::duration<double>(t1 - t0).count();
+    reduce_seconds += std::chrono::duration<double>(t2 - t1).count();
+}
+
+double row_cosine_sum(const Matrix& a, const Matrix& b) {
     double total = 0;
 #pragma omp parallel for reduction(+ : total) schedule(static)
     for (int64_t i = 0; i < a.rows; ++i) {
@@ -231,7 +301,115 @@ double row_cosine_mean(const Matrix& a, const Matrix& b) {
         }
         total += (nx > 0 && ny > 0) ? dot / std::sqrt(nx * ny) : 0.0;
     }
-    return a.rows > 0 ? total / static_cast<double>(a.rows) : 0.0;
+    return total;
+}
+
+// ---- a compressed layer as bytes (the solves of other ranks arrive by broadcast) --------------------
+
+struct ByteWriter {
+    std::vector<uint8_t> bytes;
+    template <typename T>
+    void value(const T& v) {
+        const auto* p = reinterpret_cast<const uint8_t*>(&v);
+        bytes.insert(bytes.end(), p, p + sizeof(T));
+    }
+    template <typename T>
+    void values(const T* data, size_t n) {
+        value(static_cast<uint64_t>(n));
+        const auto* p = reinterpret_cast<const uint8_t*>(data);
+        bytes.insert(bytes.end(), p, p + n * sizeof(T));
+    }
+    void text(const std::string& s) { values(s.data(), s.size()); }
+};
+
+struct ByteReader {
+    const std::vector<uint8_t>& bytes;
+    size_t pos = 0;
+    const uint8_t* take(size_t n) {
+        PBS2P_CHECK(pos + n <= bytes.size(), "internal: a compressed layer's bytes end early");
+        const uint8_t* p = bytes.data() + pos;
+        pos += n;
+        return p;
+    }
+    template <typename T>
+    T value() {
+        T v;
+        std::memcpy(&v, take(sizeof(T)), sizeof(T));
+        return v;
+    }
+    template <typename T>
+    std::vector<T> values() {
+        const auto n = static_cast<size_t>(value<uint64_t>());
+        std::vector<T> v(n);
+        if (n > 0) std::memcpy(v.data(), take(n * sizeof(T)), n * sizeof(T));
+        return v;
+    }
+    std::string text() {
+        std::vector<char> v = values<char>();
+        return std::string(v.begin(), v.end());
+    }
+};
+
+// Every field of LayerStats, read and written in this order.
+template <typename Stats, typename Visit>
+void for_each_stats_number(Stats& s, Visit&& visit) {
+    visit(s.rows), visit(s.cols), visit(s.n_keep), visit(s.m_group), visit(s.rel_error);
+    visit(s.rel_error_uncompensated), visit(s.nominal_bits), visit(s.storage_bits), visit(s.salient_fraction);
+    visit(s.seconds), visit(s.pruned), visit(s.sign_flips), visit(s.zero_signs_fixed), visit(s.percdamp_used);
+}
+
+// The dense weight travels only when the layout does not give it (dequantize(layout) == weight exactly
+// for the binary methods, whose layout is a third of the bytes).
+std::vector<uint8_t> layer_to_bytes(const CompressedLayer& layer) {
+    ByteWriter w;
+    const bool weight_from_layout = layer.layout && dequantize(*layer.layout).data == layer.weight.data;
+    w.value(static_cast<uint8_t>(weight_from_layout));
+    if (!weight_from_layout) {
+        w.value(layer.weight.rows), w.value(layer.weight.cols);
+        w.values(layer.weight.data.data(), layer.weight.data.size());
+    }
+    w.text(layer.stats.method);
+    for_each_stats_number(layer.stats, [&w](const auto& v) { w.value(v); });
+    w.value(static_cast<uint8_t>(layer.layout.has_value()));
+    if (layer.layout) {
+        const BinaryLayout& l = *layer.layout;
+        w.value(l.rows), w.value(l.cols), w.text(l.code), w.value(l.n_keep), w.value(l.m_group);
+        w.value(l.scale_group);
+        w.values(l.keep.data(), l.keep.size()), w.values(l.sign.data(), l.sign.size());
+        w.values(l.alpha.data(), l.alpha.size()), w.values(l.mu.data(), l.mu.size());
+    }
+    return std::move(w.bytes);
+}
+
+CompressedLayer layer_from_bytes(const std::vector<uint8_t>& bytes) {
+    ByteReader r{bytes};
+    CompressedLayer layer;
+    const bool weight_from_layout = r.value<uint8_t>() != 0;
+    if (!weight_from_layout) {
+        const auto rows = r.value<int64_t>(), cols = r.value<int64_t>();
+        layer.weight = Matrix(rows, cols);
+        std::vector<float> weight = r.values<float>();
+        PBS2P_CHECK(weight.size() == layer.weight.data.size(),
+                    "internal: a compressed layer's weight has {} values", weight.size());
+        std::copy(weight.begin(), weight.end(), layer.weight.data.begin());
+    }
+    layer.stats.method = r.text();
+    for_each_stats_number(layer.stats, [&r](auto& v) { v = r.value<std::decay_t<decltype(v)>>(); });
+    if (r.value<uint8_t>()) {
+        BinaryLayout l;
+        l.rows = r.value<int64_t>(), l.cols = r.value<int64_t>(), l.code = r.text();
+        l.n_keep = r.value<int>(), l.m_group = r.value<int>(), l.scale_group = r.value<int64_t>();
+        l.keep = r.values<uint8_t>(), l.sign = r.values<uint8_t>();
+        l.alpha = r.values<float>(), l.mu = r.values<float>();
+        layer.layout = std::move(l);
+    }
+    PBS2P_CHECK(!weight_from_layout || layer.layout, "internal: a compressed layer without weight or layout");
+    if (weight_from_layout) layer.weight = dequantize(*layer.layout);
+    return layer;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 }  // namespace
@@ -261,6 +439,12 @@ double CompressionReport::storage_bits() const {
 nlohmann::json CompressionReport::to_json() const {
     nlohmann::json layer_list = nlohmann::json::array();
     for (const LayerRecord& r : layers) layer_list.push_back(record_to_json(r));
+    nlohmann::json usage = nlohmann::json::array();
+    for (const RankUsage& u : rank_usage)
+        usage.push_back({{"bytes_sent", u.bytes_sent},
+                         {"bytes_received", u.bytes_received},
+                         {"peak_rss_bytes", u.peak_rss_bytes},
+                         {"compute_cpu_seconds", u.compute_cpu_seconds}});
     return {{"method", method},
             {"block_cosine", block_cosine},
             {"block_importance", block_importance},
@@ -268,6 +452,10 @@ nlohmann::json CompressionReport::to_json() const {
             {"calibration_tokens", calibration_tokens},
             {"compress_seconds", compress_seconds},
             {"resumed_blocks", resumed_blocks},
+            {"ranks", ranks},
+            {"phase_seconds", phase_seconds},
+            {"block_bytes_communicated", block_bytes_communicated},
+            {"rank_usage", usage},
             {"compressed_parameters", compressed_parameters()},
             {"nominal_bits", nominal_bits()},
             {"storage_bits", storage_bits()},
@@ -295,14 +483,24 @@ nlohmann::json compress_options_to_json(const DriverOptions& o) {
 
 // ---- driver ----------------------------------------------------------------------------------------------
 
-std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration) {
-    Matrix hidden = embed_calibration(model, calibration);
-    std::vector<double> cosine;
-    for (int l = 0; l < model.num_blocks(); ++l) {
-        Matrix input = hidden;
-        model.run_block(l, hidden, calibration.windows, calibration.seq);
-        cosine.push_back(row_cosine_mean(input, hidden));
-    }
+std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration,
+                                            Communicator& communicator) {
+    CalibrationSlices slices = embed_local_slices(model, calibration, communicator);
+    const int blocks = model.num_blocks();
+    // Per slice the sum of cos(input row, output row) of every block; then the slices in window order.
+    std::vector<std::vector<double>> sums(slices.hidden.size(),
+                                          std::vector<double>(static_cast<size_t>(blocks)));
+    for (int l = 0; l < blocks; ++l)
+        for (size_t s = 0; s < slices.hidden.size(); ++s) {
+            Matrix input = slices.hidden[s];
+            model.run_block(l, slices.hidden[s], slices.windows[s].size(), calibration.seq);
+            sums[s][static_cast<size_t>(l)] = row_cosine_sum(input, slices.hidden[s]);
+        }
+    OrderedSum sum(communicator, static_cast<size_t>(blocks));
+    for (std::vector<double>& part : sums) sum.add(std::move(part));
+    std::vector<double> cosine = sum.finish();
+    const double rows = static_cast<double>(calibration.windows * calibration.seq);
+    for (double& c : cosine) c = rows > 0 ? c / rows : 0.0;
     return cosine;
 }
 
@@ -310,10 +508,22 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
                                  const DriverOptions& options, std::map<std::string, BinaryLayout>* layouts,
                                  const DriverProgress& progress) {
     const auto start = std::chrono::steady_clock::now();
+    Communicator& communicator = options.communicator ? *options.communicator : single_process_communicator();
+    const int rank = communicator.rank(), ranks = communicator.size();
+    const bool root = communicator.is_root();
+    // The root has prepared the checkpoint folder (cleared it for --no-resume) before any rank reads it.
+    communicator.barrier();
+    const TrafficCounters traffic_at_start = communicator.traffic();
     const int blocks = model.num_blocks();
     CompressionReport report;
     report.method = options.layer.method;
     report.calibration_tokens = calibration.windows * calibration.seq;
+    report.ranks = ranks;
+    if (root && ranks > 1)
+        log_info(
+            "compressing on {} ranks: {} calibration windows in {} slices split over the ranks, the layer "
+            "solves of each block spread over them",
+            ranks, calibration.windows, kCalibrationSlices);
 
     Checkpoint checkpoint = load_checkpoint(options);
     if (checkpoint.completed_blocks > 0) {
@@ -323,68 +533,168 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         report.block_keep = state.at("block_keep").get<std::vector<int>>();
         for (const auto& j : state.at("layers")) report.layers.push_back(record_from_json(j));
         report.resumed_blocks = checkpoint.completed_blocks;
-        log_info("resuming: {} of {} blocks already compressed in {}", checkpoint.completed_blocks, blocks,
-                 options.checkpoint_dir);
+        if (root)
+            log_info("resuming: {} of {} blocks already compressed in {}", checkpoint.completed_blocks,
+                     blocks, options.checkpoint_dir);
     } else {
         report.block_keep.assign(static_cast<size_t>(blocks), options.layer.n_keep);
         // CFS coarse stage: N per block from the FP model's layer importance.
         if (options.layer.method == "pbs2p" && options.layer.code == "nm" && options.code_by_type.empty() &&
             options.coarse_stage) {
+            const auto t = std::chrono::steady_clock::now();
             const int n = options.layer.n_keep, m = options.layer.m_group;
             const int n_low = options.n_low >= 0 ? options.n_low : std::max(1, n - 1);
             const int n_high = options.n_high >= 0 ? options.n_high : std::min(m - 1, n + 1);
-            report.block_cosine = block_cosine_similarity(model, calibration);
+            report.block_cosine = block_cosine_similarity(model, calibration, communicator);
             report.block_importance = block_importance(report.block_cosine, options.importance);
             report.block_keep = allocate_block_keep_counts(report.block_importance, n, m, n_low, n_high);
+            report.phase_seconds["coarse_stage"] += seconds_since(t);
         }
     }
 
     int total_layers = 0;
     for (int l = 0; l < blocks; ++l) total_layers += static_cast<int>(model.block_linears(l).size());
     int layers_done = 0;
+    std::vector<double> block_bytes_sent(static_cast<size_t>(blocks), 0.0);
+    double compute_cpu_seconds = 0;
+    double& forward_seconds = report.phase_seconds["forward"];
+    double& reduce_seconds = report.phase_seconds["reduce"];
+    double& solve_seconds = report.phase_seconds["solve"];
+    double& exchange_seconds = report.phase_seconds["exchange"];
+    double& propagate_seconds = report.phase_seconds["propagate"];
+    double& checkpoint_seconds = report.phase_seconds["checkpoint"];
 
-    Matrix hidden = embed_calibration(model, calibration);
+    CalibrationSlices slices = embed_local_slices(model, calibration, communicator);
     for (int l = 0; l < blocks; ++l) {
+        const int64_t sent_before = communicator.traffic().bytes_sent;
         if (l < checkpoint.completed_blocks) {
             restore_block(options, l, model, layouts);
             // Recompute the next block's inputs exactly as the original run produced them.
             if (options.propagate_fp)
                 fail("resuming a --propagate-fp run is not supported; remove the checkpoint");
-            model.run_block(l, hidden, calibration.windows, calibration.seq);
+            const auto t = std::chrono::steady_clock::now();
+            const double cpu = process_cpu_seconds();
+            run_block_on_slices(model, l, slices, calibration.seq);
+            propagate_seconds += seconds_since(t);
+            compute_cpu_seconds += process_cpu_seconds() - cpu;
             layers_done += static_cast<int>(model.block_linears(l).size());
             continue;
         }
-        Matrix fp_output = hidden;
-        std::vector<InputGroup> groups = accumulate_hessians(model, l, fp_output, calibration);
-        std::map<std::string, BinaryLayout> block_layouts;
-        for (InputGroup& group : groups) {
-            HessianFactor factor = factor_hessian(group.hessian, options.layer.percdamp);
+        CalibrationSlices fp_output = slices;
+        std::vector<InputGroup> groups = block_input_groups(model, l);
+        accumulate_hessians(model, l, groups, fp_output, calibration, communicator, forward_seconds,
+                            reduce_seconds, compute_cpu_seconds);
+
+        // The block's layer solves, spread over the ranks by weight size; each rank factors the Hessians
+        // its layers need.
+        struct Task {
+            InputGroup* group;
+            Linear* linear;
+        };
+        std::vector<Task> tasks;
+        std::vector<int64_t> costs;
+        for (InputGroup& group : groups)
             for (Linear* linear : group.linears) {
-                CompressOptions layer_options = layer_options_for(options, linear->name);
-                layer_options.n_keep = report.block_keep[static_cast<size_t>(l)];
-                CompressedLayer result = compress_layer(linear->weight, group.hessian, factor, layer_options);
-                linear->weight = std::move(result.weight);
-                if (result.layout) block_layouts[linear->name] = std::move(*result.layout);
-                LayerRecord record{linear->name, l, linear->out_features, linear->in_features, result.stats};
-                report.layers.push_back(record);
-                ++layers_done;
-                if (progress) progress(layers_done, total_layers, record);
+                tasks.push_back({&group, linear});
+                costs.push_back(linear->out_features * linear->in_features);
             }
+        const std::vector<int> owner = balanced_owners(costs, ranks);
+        std::map<std::string, BinaryLayout> block_layouts;
+        auto finish_layer = [&](size_t t, CompressedLayer result) {
+            Linear* linear = tasks[t].linear;
+            linear->weight = std::move(result.weight);
+            if (result.layout) block_layouts[linear->name] = std::move(*result.layout);
+            LayerRecord record{linear->name, l, linear->out_features, linear->in_features, result.stats};
+            report.layers.push_back(record);
+            ++layers_done;
+            if (progress) progress(layers_done, total_layers, record);
+        };
+        std::vector<std::vector<uint8_t>> solved(tasks.size());
+        auto t_solve = std::chrono::steady_clock::now();
+        const double cpu_solve = process_cpu_seconds();
+        const InputGroup* factored = nullptr;
+        HessianFactor factor;
+        for (size_t t = 0; t < tasks.size(); ++t) {
+            if (owner[t] != rank) continue;
+            if (factored != tasks[t].group) {
+                factor = factor_hessian(tasks[t].group->hessian, options.layer.percdamp);
+                factored = tasks[t].group;
+            }
+            CompressOptions layer_options = layer_options_for(options, tasks[t].linear->name);
+            layer_options.n_keep = report.block_keep[static_cast<size_t>(l)];
+            CompressedLayer result =
+                compress_layer(tasks[t].linear->weight, tasks[t].group->hessian, factor, layer_options);
+            if (ranks == 1)
+                finish_layer(t, std::move(result));  // progress after every layer
+            else
+                solved[t] = layer_to_bytes(result);
         }
+        factor = HessianFactor();
+        solve_seconds += seconds_since(t_solve);
+        compute_cpu_seconds += process_cpu_seconds() - cpu_solve;
+        if (ranks > 1) {
+            const auto t_exchange = std::chrono::steady_clock::now();
+            for (size_t t = 0; t < tasks.size(); ++t) {
+                communicator.broadcast_bytes(solved[t], owner[t]);
+                finish_layer(t, layer_from_bytes(solved[t]));
+                solved[t] = {};
+            }
+            exchange_seconds += seconds_since(t_exchange);
+        }
+        groups.clear();
+
+        const auto t_propagate = std::chrono::steady_clock::now();
+        const double cpu_propagate = process_cpu_seconds();
         if (options.propagate_fp) {
-            hidden = std::move(fp_output);
+            slices = std::move(fp_output);
         } else {
-            model.run_block(l, hidden, calibration.windows, calibration.seq);
+            fp_output = {};
+            run_block_on_slices(model, l, slices, calibration.seq);
         }
-        report.compress_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (!options.checkpoint_dir.empty()) save_block_checkpoint(options, l, model, block_layouts, report);
+        propagate_seconds += seconds_since(t_propagate);
+        compute_cpu_seconds += process_cpu_seconds() - cpu_propagate;
+        block_bytes_sent[static_cast<size_t>(l)] =
+            static_cast<double>(communicator.traffic().bytes_sent - sent_before);
+        report.compress_seconds = seconds_since(start);
+        const auto t_checkpoint = std::chrono::steady_clock::now();
+        if (root && !options.checkpoint_dir.empty())
+            save_block_checkpoint(options, l, model, block_layouts, report);
+        checkpoint_seconds += seconds_since(t_checkpoint);
         if (layouts)
             for (auto& [name, layout] : block_layouts) (*layouts)[name] = std::move(layout);
         if (options.stop_after_blocks >= 0 && l + 1 >= options.stop_after_blocks && l + 1 < blocks)
             throw CompressionInterrupted(fmt::format("stopped after block {} of {} as asked", l + 1, blocks));
     }
-    report.compress_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    // What each rank sent and received, its peak memory and compute CPU time; the bytes of every block
+    // summed over ranks.
+    std::vector<double> usage = {
+        static_cast<double>(communicator.traffic().bytes_sent - traffic_at_start.bytes_sent),
+        static_cast<double>(communicator.traffic().bytes_received - traffic_at_start.bytes_received),
+        static_cast<double>(peak_rss_bytes()), compute_cpu_seconds};
+    usage.insert(usage.end(), block_bytes_sent.begin(), block_bytes_sent.end());
+    const std::vector<double> all_usage = communicator.gather_to_root(usage);
+    if (root) {
+        report.block_bytes_communicated.assign(static_cast<size_t>(blocks), 0);
+        for (int r = 0; r < ranks; ++r) {
+            const double* u = all_usage.data() + static_cast<size_t>(r) * usage.size();
+            report.rank_usage.push_back(
+                {static_cast<int64_t>(u[0]), static_cast<int64_t>(u[1]), static_cast<int64_t>(u[2]), u[3]});
+            for (int l = 0; l < blocks; ++l)
+                report.block_bytes_communicated[static_cast<size_t>(l)] += static_cast<int64_t>(u[4 + l]);
+        }
+    }
+    report.compress_seconds = seconds_since(start);
+    if (root && ranks > 1) {
+        int64_t bytes = 0;
+        for (int64_t b : report.block_bytes_communicated) bytes += b;
+        std::string cpu;
+        for (const RankUsage& u : report.rank_usage) cpu += fmt::format(" {:.1f}", u.compute_cpu_seconds);
+        log_info("{} ranks: forward {:.2f} s, reduce {:.2f} s, solve {:.2f} s, exchange {:.2f} s, propagate "
+                 "{:.2f} s (rank 0); {:.2f} MiB communicated; compute CPU s by rank:{}",
+                 ranks, forward_seconds, reduce_seconds, solve_seconds, exchange_seconds, propagate_seconds,
+                 static_cast<double>(bytes) / (1 << 20), cpu);
+    }
     return report;
 }
 

@@ -16,6 +16,7 @@
 #include "compress/allocation.h"
 #include "compress/binary_layout.h"
 #include "compress/calibration.h"
+#include "compress/distributed.h"
 #include "compress/layer_compressor.h"
 #include "core/error.h"
 #include "model/model.h"
@@ -35,6 +36,9 @@ struct DriverOptions {
     std::string checkpoint_dir;  // where completed blocks are kept for resuming ("" = none)
     std::string fingerprint;     // identifies model + calibration + options; a checkpoint must match it
     int stop_after_blocks = -1;  // simulate an interruption after this many blocks (-1 = run to the end)
+    // The ranks the run is split over (calibration windows, layer solves); nullptr = this process alone.
+    // The result does not depend on it. Only the root writes the checkpoint.
+    Communicator* communicator = nullptr;
 };
 
 // for_each_layer_option's rows followed by the driver's own (Options is DriverOptions, const or not).
@@ -61,6 +65,16 @@ struct LayerRecord {
     LayerStats stats;
 };
 
+// One rank's share of a distributed run.
+struct RankUsage {
+    int64_t bytes_sent = 0;
+    int64_t bytes_received = 0;
+    int64_t peak_rss_bytes = 0;
+    // CPU time of its computing phases (forward, solve, propagate: no transfers, no waiting), which is
+    // what its share of the work costs on cores of its own.
+    double compute_cpu_seconds = 0;
+};
+
 struct CompressionReport {
     std::string method;
     std::vector<double> block_cosine;  // coarse stage: mean cos(block input, block output) on the FP model
@@ -70,6 +84,13 @@ struct CompressionReport {
     int64_t calibration_tokens = 0;
     double compress_seconds = 0;  // this run only (a resumed run counts its own part)
     int resumed_blocks = 0;
+    int ranks = 1;
+    // This run's wall time by phase on the root: coarse_stage, forward (block passes accumulating the
+    // Hessians), reduce (summing them over ranks), solve, exchange (broadcast of the layers solved
+    // elsewhere, waiting included), propagate (next block's inputs), checkpoint.
+    std::map<std::string, double> phase_seconds;
+    std::vector<int64_t> block_bytes_communicated;  // bytes sent by all ranks during each block (root only)
+    std::vector<RankUsage> rank_usage;              // by rank (root only)
 
     // Parameter-weighted averages over the compressed layers.
     double nominal_bits() const;
@@ -95,7 +116,9 @@ CompressOptions layer_options_for(const DriverOptions& options, const std::strin
 // checkpoint fingerprints.
 nlohmann::json compress_options_to_json(const DriverOptions& options);
 
-// Mean cosine similarity between each block's input and output hidden states, on the model as it is.
-std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration);
+// Mean cosine similarity between each block's input and output hidden states, on the model as it is
+// (the calibration windows split over the ranks of `communicator`; the result is the same on all).
+std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration,
+                                            Communicator& communicator = single_process_communicator());
 
 }  // namespace pbs2p

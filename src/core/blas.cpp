@@ -33,8 +33,12 @@ void sgemv(const float* w, int64_t out, int64_t in, const float* x, float* y) {
                 static_cast<int>(in), x, 1, 0.0f, y, 1);
 }
 
-void syrk_accumulate(const float* a, int64_t t, int64_t n, double alpha, MatrixD& c) {
-    // fp32 ssyrk over chunks of rows keeps the product fast; chunk sums are added into fp64.
+namespace {
+
+// fp32 ssyrk over chunks of rows keeps the product fast; chunk sums are added into fp64 through
+// row_of(i), the accumulator's row i (entries j >= i are used).
+template <typename RowOf>
+void syrk_accumulate_rows(const float* a, int64_t t, int64_t n, double alpha, RowOf row_of) {
     constexpr int64_t chunk_rows = 2048;
     std::vector<float> partial(static_cast<size_t>(n * n));
     for (int64_t r0 = 0; r0 < t; r0 += chunk_rows) {
@@ -43,10 +47,22 @@ void syrk_accumulate(const float* a, int64_t t, int64_t n, double alpha, MatrixD
                     a + r0 * n, static_cast<int>(n), 0.0f, partial.data(), static_cast<int>(n));
         for (int64_t i = 0; i < n; ++i) {
             const float* src = partial.data() + i * n;
-            double* dst = c.row(i);
+            double* dst = row_of(i);
             for (int64_t j = i; j < n; ++j) dst[j] += alpha * static_cast<double>(src[j]);
         }
     }
+}
+
+}  // namespace
+
+void syrk_accumulate(const float* a, int64_t t, int64_t n, double alpha, MatrixD& c) {
+    syrk_accumulate_rows(a, t, n, alpha, [&c](int64_t i) { return c.row(i); });
+}
+
+void syrk_accumulate_packed(const float* a, int64_t t, int64_t n, double alpha, double* upper) {
+    // Row i starts at packed_upper_offset(i, n); shifted back by i so that it is indexed by the column j.
+    syrk_accumulate_rows(a, t, n, alpha,
+                         [upper, n](int64_t i) { return upper + packed_upper_offset(i, n) - i; });
 }
 
 void symmetrize_from_upper(MatrixD& c) {

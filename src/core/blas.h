@@ -22,6 +22,15 @@ void sgemv(const float* w, int64_t out, int64_t in, const float* x, float* y);
 // fp32 partial products in blocks of rows).
 void syrk_accumulate(const float* a, int64_t t, int64_t n, double alpha, MatrixD& c);
 
+// Packed upper triangle of an n x n matrix: row i holds columns i..n-1 and starts at this offset; the
+// whole triangle has packed_upper_offset(n, n) = n (n + 1) / 2 entries.
+inline int64_t packed_upper_offset(int64_t i, int64_t n) {
+    return i * n - i * (i - 1) / 2;
+}
+
+// syrk_accumulate into a packed upper triangle (the same arithmetic, entry for entry).
+void syrk_accumulate_packed(const float* a, int64_t t, int64_t n, double alpha, double* upper);
+
 // Copies the upper triangle of a square matrix into its lower triangle.
 void symmetrize_from_upper(MatrixD& c);
 

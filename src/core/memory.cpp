@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace pbs2p {
 
@@ -25,5 +26,11 @@ int64_t read_status_kb(const char* key) {
 
 int64_t peak_rss_bytes() { return read_status_kb("VmHWM:") * 1024; }
 int64_t current_rss_bytes() { return read_status_kb("VmRSS:") * 1024; }
+
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 }  // namespace pbs2p

@@ -1,4 +1,4 @@
-// Process memory statistics (Linux /proc).
+// Process memory statistics (Linux /proc) and CPU time.
 #pragma once
 
 #include <cstdint>
@@ -9,5 +9,7 @@ namespace pbs2p {
 int64_t peak_rss_bytes();
 // Current resident set size in bytes (VmRSS), 0 if unknown.
 int64_t current_rss_bytes();
+// CPU time of this process so far (all threads, user + system), in seconds.
+double process_cpu_seconds();
 
 }  // namespace pbs2p

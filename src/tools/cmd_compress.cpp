@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "compress/distributed.h"
 #include "compress/driver.h"
 #include "core/interrupt.h"
+#include "core/log.h"
 #include "tools/command.h"
 #include "tools/compress_job.h"
 #include "tools/compress_options.h"
@@ -30,19 +32,32 @@ struct CompressCommand {
 int run(CompressJob& job, const CommonOptions& common) {
     apply_common_options(common);
     finalize_compress_options(job.compress);
-    job.show_progress = !common.json;
+    // Under mpirun every rank runs this; the root alone prints, logs and writes OUT.
+    const std::unique_ptr<Communicator> world = make_world_communicator();
+    job.communicator = world.get();
+    if (!world->is_root()) set_log_level(LogLevel::quiet);
+    job.show_progress = !common.json && world->is_root();
     install_interrupt_handlers();
     nlohmann::json out;
     try {
         out = run_compress_job(job);
+        if (!world->is_root()) return 0;
     } catch (const CompressionInterrupted& e) {
+        if (!world->is_root()) return 3;
         fmt::print(stderr, "\npbs2p: {}; rerun the same command to resume from {}\n", e.what(),
                    checkpoint_directory(job));
         return 3;
     } catch (const Interrupted& e) {
         fmt::print(stderr, "\npbs2p: {}; completed blocks are kept in {}: rerun the same command to resume\n",
                    e.what(), checkpoint_directory(job));
+        if (world->size() > 1) world->abort(kInterruptedExitCode);  // the ranks stopped at different layers
         return kInterruptedExitCode;
+    } catch (const std::exception& e) {
+        if (world->size() == 1) throw;
+        // The other ranks wait for this one: report and end them all.
+        fmt::print(stderr, "pbs2p: error (rank {} of {}): {}\n", world->rank(), world->size(), e.what());
+        world->abort(1);
+        throw;
     }
     if (common.json) {
         fmt::print("{}\n", out.dump());

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "compress/calibration.h"
 #include "compress/driver.h"
@@ -137,8 +138,11 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
     const DType dtype = parse_dtype(job.dtype);
     const auto wall_start = std::chrono::steady_clock::now();
 
-    // Cheap checks first: the output folder and the calibration file, before the model is loaded.
-    OutputFolder out_folder(job.out_dir, checkpoint_directory(job));
+    Communicator& communicator = job.communicator ? *job.communicator : single_process_communicator();
+    // Cheap checks first: the output folder (the root's alone) and the calibration file, before the model
+    // is loaded.
+    std::optional<OutputFolder> out_folder;
+    if (communicator.is_root()) out_folder.emplace(job.out_dir, checkpoint_directory(job));
     const std::string calib_text = read_text_file(job.compress.calib_path);
     Model model = Model::load(job.model_dir);
     resolve_code_allocation(job.compress, model);
@@ -159,15 +163,19 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
 
     DriverOptions driver = job.compress.driver;
     driver.fingerprint = run_fingerprint(job, calibration);
-    const fs::path checkpoint = out_folder.checkpoint;
-    if (job.no_resume) fs::remove_all(checkpoint);
-    fs::create_directories(checkpoint);
-    remove_stale_temporaries(checkpoint.string());
+    const fs::path checkpoint = checkpoint_directory(job);
+    if (communicator.is_root()) {
+        if (job.no_resume) fs::remove_all(checkpoint);
+        fs::create_directories(checkpoint);
+        remove_stale_temporaries(checkpoint.string());
+    }
     driver.checkpoint_dir = checkpoint.string();
+    driver.communicator = &communicator;
 
     if (job.show_progress)
-        fmt::print(stderr, "compressing {} with {} ({} calibration windows of {} tokens)\n", job.model_dir,
-                   driver.layer.method, calibration.windows, calibration.seq);
+        fmt::print(stderr, "compressing {} with {} ({} calibration windows of {} tokens{})\n", job.model_dir,
+                   driver.layer.method, calibration.windows, calibration.seq,
+                   communicator.size() > 1 ? fmt::format(", {} ranks", communicator.size()) : "");
     int total_layers = 0;
     for (int l = 0; l < model.num_blocks(); ++l)
         total_layers += static_cast<int>(model.block_linears(l).size());
@@ -182,9 +190,10 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
             throw_if_interrupted(fmt::format("after layer {}", r.name));
         });
     bar.finish();
+    if (!communicator.is_root()) return report.to_json();
 
     // Everything goes to OUT/.staging first; only complete files are moved to their final names.
-    const fs::path& staging = out_folder.staging;
+    const fs::path& staging = out_folder->staging;
     fs::create_directories(staging);
     std::map<std::string, std::string> metadata = {
         {"pbs2p.method", driver.layer.method}, {"pbs2p.options", compress_options_to_json(driver).dump()}};
@@ -223,9 +232,9 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
     write_file_atomically((staging / "report.json").string(), out.dump(1) + "\n");
     add_quantization_config(staging / "config.json", out, driver, packable);
     if (interrupt_requested())
-        throw Interrupted(fmt::format(
-            "interrupted before the outputs were published; every block is kept in {}", checkpoint.string()));
-    out_folder.publish();
+        throw Interrupted(fmt::format("interrupted before the outputs were published; every block is kept in {}",
+                                      checkpoint.string()));
+    out_folder->publish();
     // state.json first: a checkpoint whose block files are half removed must not look resumable.
     fs::remove(checkpoint / "state.json");
     fs::remove_all(checkpoint);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "compress/distributed.h"
 #include "tools/compress_options.h"
 #include "tools/table_options.h"
 
@@ -21,6 +22,8 @@ struct CompressJob {
     bool no_resume = false;     // ignore a checkpoint left by an interrupted run
     bool show_progress = true;  // a start line and a progress bar on stderr
     TableTypeOptions tables;    // precision of the packed file's embedding and LM head
+    // The ranks of a distributed run (nullptr = this process alone); only the root writes OUT.
+    Communicator* communicator = nullptr;
 };
 
 // Called after each compressed layer: (layers done, layers total, short status of the layer just done).

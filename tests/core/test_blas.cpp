@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "core/blas.h"
 #include "core/rng.h"
 
@@ -20,11 +22,36 @@ TEST(Blas, MatmulXwtMatchesNaive) {
         }
 }
 
-TEST(Blas, CholeskyAndInverseOfSpdMatrix) {
-    Rng rng(2);
-    const int64_t n = 6, t = 20;
-    Matrix a(t, n);
+// The packed accumulator does the same arithmetic as the square one, entry for entry (over several
+// 2048-row chunks and onto a nonzero start).
+Matrix random_normal_matrix(int64_t rows, int64_t cols, uint64_t seed) {
+    Rng rng(seed);
+    Matrix a(rows, cols);
     for (auto& v : a.data) v = static_cast<float>(rng.normal());
+    return a;
+}
+
+TEST(Blas, PackedSyrkEqualsSquareSyrkBitForBit) {
+    const int64_t n = 9, t = 4100;
+    const Matrix a = random_normal_matrix(t, n, 3);
+    MatrixD square(n, n);
+    std::vector<double> packed(static_cast<size_t>(packed_upper_offset(n, n)));
+    ASSERT_EQ(packed.size(), static_cast<size_t>(n * (n + 1) / 2));
+    for (int round = 0; round < 2; ++round) {
+        syrk_accumulate(a.ptr(), t, n, 0.37, square);
+        syrk_accumulate_packed(a.ptr(), t, n, 0.37, packed.data());
+    }
+    size_t k = 0;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = i; j < n; ++j, ++k) {
+            ASSERT_EQ(static_cast<size_t>(packed_upper_offset(i, n) + (j - i)), k);
+            EXPECT_EQ(packed[k], square(i, j)) << i << "," << j;
+        }
+}
+
+TEST(Blas, CholeskyAndInverseOfSpdMatrix) {
+    const int64_t n = 6, t = 20;
+    const Matrix a = random_normal_matrix(t, n, 2);
     MatrixD h(n, n);
     syrk_accumulate(a.ptr(), t, n, 1.0, h);
     symmetrize_from_upper(h);

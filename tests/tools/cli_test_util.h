@@ -92,12 +92,15 @@ inline std::string shell_quote(const std::string& s) {
     return q + "'";
 }
 
-// Runs `pbs2p args...` (exec'd, so a signal reaches the wait status) with stdout/stderr in temp files.
-inline CliRun run_cli(const std::vector<std::string>& args) {
+// Runs `launcher args...` (exec'd, so a signal reaches the wait status) with stdout/stderr in temp
+// files; `launcher` is a shell-quoted command line (the binary, or mpirun with the binary), `shown` its
+// name in CliRun::command.
+inline CliRun run_launched(const std::string& launcher, const std::string& shown,
+                           const std::vector<std::string>& args) {
     TempDir capture;
     CliRun r;
-    r.command = "pbs2p";
-    std::string cmd = "exec " + shell_quote(PBS2P_BINARY);
+    r.command = shown;
+    std::string cmd = "exec " + launcher;
     for (const std::string& a : args) {
         cmd += " " + shell_quote(a);
         r.command += " " + a;
@@ -110,6 +113,11 @@ inline CliRun run_cli(const std::vector<std::string>& args) {
     r.out = read_file(capture / "out");
     r.err = read_file(capture / "err");
     return r;
+}
+
+// Runs `pbs2p args...`.
+inline CliRun run_cli(const std::vector<std::string>& args) {
+    return run_launched(shell_quote(PBS2P_BINARY), "pbs2p", args);
 }
 
 inline bool contains(const std::string& text, const std::string& part) {
