@@ -34,12 +34,11 @@ CommandRegistrar registrar{
              "                every 256-column block of a row must be exactly {-d, 0, +d} with d exact in "
              "fp16,\n"
              "                otherwise the layer is refused; embeddings and LM head f16, norms f32\n"
-             "With --synthetic SHAPE (7b, tiny) instead of MODEL: random weights of that shape (ternary "
-             "types:\n"
-             "uniform trits, one fp16 scale per 256 weights) and a placeholder vocabulary, for speed tests.");
+             "With --synthetic 7b [--blocks B] instead of MODEL: random weights of that shape (ternary\n"
+             "types: uniform trits, one fp16 scale per 256 weights), a placeholder vocabulary; for speed "
+             "tests.");
          app.add_option("MODEL", opt->model, "Model directory (Hugging Face or `pbs2p compress` output)");
-         app.add_option("--synthetic", opt->synthetic,
-                        "Write a random-weight model of this shape (7b, tiny)");
+         app.add_option("--synthetic", opt->synthetic, "Write a random-weight model of this shape (7b)");
          app.add_option("--blocks", opt->blocks, "With --synthetic: blocks (default: all of the shape)")
              ->check(CLI::NonNegativeNumber);
          app.add_option("--seed", opt->seed, "With --synthetic: random seed")->capture_default_str();
