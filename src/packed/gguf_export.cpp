@@ -13,6 +13,8 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/half.h"
+#include "core/rng.h"
 #include "io/gguf_writer.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
@@ -130,6 +132,27 @@ bool json_bool(const nlohmann::json& j, const char* key, bool fallback) {
     return j.contains(key) && j.at(key).is_boolean() ? j.at(key).get<bool>() : fallback;
 }
 
+// The SentencePiece-style tables of a `llama` GGUF vocabulary.
+void write_llama_vocabulary(GgufWriter& w, const SentencePieceVocab& vocab, bool add_bos, bool add_eos) {
+    w.set_string("tokenizer.ggml.model", "llama");
+    w.set_string("tokenizer.ggml.pre", "default");
+    w.set("tokenizer.ggml.tokens", GgufValue::of_strings(vocab.pieces));
+    w.set("tokenizer.ggml.scores",
+          GgufValue::of_reals(GgufType::float32,
+                              std::vector<double>(vocab.scores.begin(), vocab.scores.end())));
+    std::vector<int64_t> token_types;
+    for (GgufTokenType t : vocab.types) token_types.push_back(static_cast<int64_t>(t));
+    w.set("tokenizer.ggml.token_type", GgufValue::of_ints(GgufType::int32, std::move(token_types)));
+    const std::pair<const char*, int32_t> ids[] = {{"tokenizer.ggml.bos_token_id", vocab.bos_id},
+                                                   {"tokenizer.ggml.eos_token_id", vocab.eos_id},
+                                                   {"tokenizer.ggml.unknown_token_id", vocab.unk_id},
+                                                   {"tokenizer.ggml.padding_token_id", vocab.pad_id}};
+    for (const auto& [key, id] : ids)
+        if (id >= 0) w.set_u32(key, id);
+    w.set_bool("tokenizer.ggml.add_bos_token", add_bos);
+    w.set_bool("tokenizer.ggml.add_eos_token", add_eos);
+}
+
 // tokenizer.model (+ tokenizer_config.json) as a `llama` GGUF vocabulary of config.vocab_size entries.
 void add_sentencepiece_vocabulary(GgufWriter& w, const fs::path& dir, const ModelConfig& config) {
     const fs::path model_path = dir / "tokenizer.model";
@@ -160,23 +183,8 @@ void add_sentencepiece_vocabulary(GgufWriter& w, const fs::path& dir, const Mode
                 json_bool(token, "special", false) ? GgufTokenType::control : GgufTokenType::user_defined;
         }
     }
-    w.set_string("tokenizer.ggml.model", "llama");
-    w.set_string("tokenizer.ggml.pre", "default");
-    w.set("tokenizer.ggml.tokens", GgufValue::of_strings(vocab.pieces));
-    w.set("tokenizer.ggml.scores",
-          GgufValue::of_reals(GgufType::float32,
-                              std::vector<double>(vocab.scores.begin(), vocab.scores.end())));
-    std::vector<int64_t> token_types;
-    for (GgufTokenType t : vocab.types) token_types.push_back(static_cast<int64_t>(t));
-    w.set("tokenizer.ggml.token_type", GgufValue::of_ints(GgufType::int32, std::move(token_types)));
-    const std::pair<const char*, int32_t> ids[] = {{"tokenizer.ggml.bos_token_id", vocab.bos_id},
-                                                   {"tokenizer.ggml.eos_token_id", vocab.eos_id},
-                                                   {"tokenizer.ggml.unknown_token_id", vocab.unk_id},
-                                                   {"tokenizer.ggml.padding_token_id", vocab.pad_id}};
-    for (const auto& [key, id] : ids)
-        if (id >= 0) w.set_u32(key, id);
-    w.set_bool("tokenizer.ggml.add_bos_token", json_bool(tokenizer_config, "add_bos_token", true));
-    w.set_bool("tokenizer.ggml.add_eos_token", json_bool(tokenizer_config, "add_eos_token", false));
+    write_llama_vocabulary(w, vocab, json_bool(tokenizer_config, "add_bos_token", true),
+                           json_bool(tokenizer_config, "add_eos_token", false));
     if (tokenizer_config.contains("add_prefix_space") && tokenizer_config["add_prefix_space"].is_boolean())
         w.set_bool("tokenizer.ggml.add_space_prefix", tokenizer_config["add_prefix_space"].get<bool>());
 }
@@ -305,6 +313,20 @@ nlohmann::json gguf_bit_count_json(const GgufBitCount& c) {
             {"linear_weights_by_type", c.linear_weights_by_type}};
 }
 
+namespace {
+
+// The summary of a file just written, its bits counted from the file.
+GgufExportSummary written_summary(const std::string& path, const FamilyRow& family, GgufExportType type) {
+    GgufExportSummary summary;
+    summary.path = path;
+    summary.architecture = family.gguf_architecture;
+    summary.type = type;
+    summary.bits = count_gguf_bits(GgufMetadata::read(path));
+    return summary;
+}
+
+}  // namespace
+
 GgufExportSummary export_gguf(const std::string& model_dir, const std::string& out_path,
                               GgufExportType type) {
     PBS2P_CHECK(fs::exists(model_dir), "{}: no such model directory", model_dir);
@@ -389,13 +411,96 @@ GgufExportSummary export_gguf(const std::string& model_dir, const std::string& o
             });
     }
     w.write();
+    return written_summary(out_path, family, type);
+}
 
-    GgufExportSummary summary;
-    summary.path = out_path;
-    summary.architecture = family.gguf_architecture;
-    summary.type = type;
-    summary.bits = count_gguf_bits(GgufMetadata::read(out_path));
-    return summary;
+namespace {
+
+// Placeholder SentencePiece-style vocabulary: <unk>, <s>, </s>, the 256 byte pieces, then "▁t<id>".
+SentencePieceVocab placeholder_vocabulary(int64_t size) {
+    PBS2P_CHECK(size >= 259, "random GGUF: vocab_size {} is below the 259 special and byte pieces", size);
+    SentencePieceVocab v;
+    v.unk_id = 0;
+    v.bos_id = 1;
+    v.eos_id = 2;
+    const auto add = [&v](std::string piece, float score, GgufTokenType type) {
+        v.pieces.push_back(std::move(piece));
+        v.scores.push_back(score);
+        v.types.push_back(type);
+    };
+    add("<unk>", 0.0f, GgufTokenType::unknown);
+    add("<s>", 0.0f, GgufTokenType::control);
+    add("</s>", 0.0f, GgufTokenType::control);
+    for (int b = 0; b < 256; ++b) add(fmt::format("<0x{:02X}>", b), 0.0f, GgufTokenType::byte);
+    for (int64_t id = 259; id < size; ++id)
+        add(fmt::format("\u2581t{}", id), -static_cast<float>(id), GgufTokenType::normal);
+    return v;
+}
+
+// Random [rows x cols] weights in `type`: uniform with variance 1 / cols (f32, f16), or uniform trits
+// times one fp16 scale per 256-weight block drawn from the same range (tq1_0, tq2_0).
+std::vector<uint8_t> random_weights(GgmlType type, int64_t rows, int64_t cols, uint64_t seed,
+                                    const std::string& name) {
+    Rng rng(seed);
+    const double bound = std::sqrt(3.0 / static_cast<double>(cols));
+    std::vector<float> w(static_cast<size_t>(rows * cols));
+    if (is_ternary_ggml_type(type)) {
+        PBS2P_CHECK(cols % kTernaryBlockWeights == 0, "random GGUF: {} has {} columns, not a multiple of {}",
+                    name, cols, kTernaryBlockWeights);
+        for (size_t b = 0; b < w.size(); b += kTernaryBlockWeights) {
+            const float d = round_to_fp16(static_cast<float>(bound * (0.5 + 0.5 * rng.uniform())));
+            for (int64_t k = 0; k < kTernaryBlockWeights; ++k)
+                w[b + k] = d * static_cast<float>(static_cast<int>(rng.below(3)) - 1);
+        }
+    } else {
+        for (float& x : w) x = static_cast<float>(bound * (2.0 * rng.uniform() - 1.0));
+    }
+    return encode_floats(type, w.data(), rows, cols, name);
+}
+
+}  // namespace
+
+GgufExportSummary write_random_gguf(const ModelConfig& config, const std::string& out_path,
+                                    GgufExportType type, uint64_t seed) {
+    const ModelConfig& c = config;
+    const std::string source = "random GGUF";
+    const FamilyRow& family = family_of(c, source);
+    const TypeRow& types_of = type_row(type);
+    GgufWriter w(out_path);
+    w.set_string("general.architecture", family.gguf_architecture);
+    w.set_string("general.name", fmt::format("random-{}-blocks", c.num_layers));
+    w.set_u32("general.file_type", types_of.file_type);
+    w.set_u32("general.quantization_version", 2);
+    add_hyper_parameters(w, family.gguf_architecture, c, source);
+    write_llama_vocabulary(w, placeholder_vocabulary(c.vocab_size), true, false);
+
+    const int64_t H = c.hidden_size, F = c.intermediate_size, kv = c.num_kv_heads * c.head_dim;
+    const auto add_matrix = [&](const std::string& name, int64_t rows, int64_t cols, GgmlType ggml) {
+        const uint64_t tensor_seed = seed * 1000003 + w.tensor_bytes();  // distinct per tensor
+        w.add_tensor(name, {rows, cols}, ggml, [=](std::vector<uint8_t>& bytes) {
+            bytes = random_weights(ggml, rows, cols, tensor_seed, name);
+        });
+    };
+    const auto add_norm = [&](const std::string& name) {
+        const std::vector<float> ones(static_cast<size_t>(H), 1.0f);
+        w.add_tensor(name, {H}, GgmlType::f32, encode_float_tensor(GgmlType::f32, ones.data(), H));
+    };
+    add_matrix("token_embd.weight", c.vocab_size, H, types_of.embedding);
+    // (GGUF name, rows, cols) of the linear layers of one block, in export order.
+    const std::tuple<const char*, int64_t, int64_t> linears[] = {
+        {"attn_q", H, H},   {"attn_k", kv, H}, {"attn_v", kv, H}, {"attn_output", H, H},
+        {"ffn_gate", F, H}, {"ffn_up", F, H},  {"ffn_down", H, F}};
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+        add_norm(fmt::format("blk.{}.attn_norm.weight", l));
+        for (const auto& [name, rows, cols] : linears) {
+            if (std::string(name) == "ffn_gate") add_norm(fmt::format("blk.{}.ffn_norm.weight", l));
+            add_matrix(fmt::format("blk.{}.{}.weight", l, name), rows, cols, types_of.linear);
+        }
+    }
+    add_norm("output_norm.weight");
+    add_matrix("output.weight", c.vocab_size, H, types_of.embedding);
+    w.write();
+    return written_summary(out_path, family, type);
 }
 
 }  // namespace pbs2p

@@ -61,4 +61,13 @@ struct GgufExportSummary {
 // the requested type.
 GgufExportSummary export_gguf(const std::string& model_dir, const std::string& out_path, GgufExportType type);
 
+struct ModelConfig;
+// A GGUF of `config`'s shape (a LLaMA-family config, e.g. eval's synthetic_config) with random weights,
+// for speed measurements of other runtimes: the tensors, types and hyper-parameters export_gguf writes for
+// such a model, norms 1, linear layers uniform with variance 1 / fan-in (f32, f16) or uniform trits with
+// one fp16 scale per 256-weight block (tq1_0, tq2_0), and a placeholder vocabulary of vocab_size pieces
+// (<unk>, <s>, </s>, the 256 byte pieces, then "▁t<id>"). Deterministic for a seed.
+GgufExportSummary write_random_gguf(const ModelConfig& config, const std::string& out_path,
+                                    GgufExportType type, uint64_t seed = 1);
+
 }  // namespace pbs2p

@@ -1,10 +1,13 @@
 // `pbs2p export MODEL --format gguf --type f32|f16|tq1_0|tq2_0 -o FILE.gguf`: a Hugging Face or compressed
-// model directory as a GGUF file for llama.cpp (see docs/FORMAT.md, "GGUF export").
+// model directory as a GGUF file for llama.cpp (see docs/FORMAT.md, "GGUF export"); with
+// `--synthetic SHAPE [--blocks B]` instead of MODEL, a random-weight model of that shape (for speed
+// comparisons with llama.cpp, scripts/peers/bench_side_by_side).
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "eval/bench.h"
 #include "packed/gguf_export.h"
 #include "tools/command.h"
 
@@ -16,7 +19,9 @@ CommandRegistrar registrar{
      [](CLI::App& app) {
          struct Options {
              CommonOptions common;
-             std::string model, output, format = "gguf", type = "f16";
+             std::string model, output, format = "gguf", type = "f16", synthetic;
+             int64_t blocks = -1;
+             uint64_t seed = 1;
          };
          auto opt = std::make_shared<Options>();
          app.description(
@@ -28,9 +33,15 @@ CommandRegistrar registrar{
              "bits/weight);\n"
              "                every 256-column block of a row must be exactly {-d, 0, +d} with d exact in "
              "fp16,\n"
-             "                otherwise the layer is refused; embeddings and LM head f16, norms f32");
-         app.add_option("MODEL", opt->model, "Model directory (Hugging Face or `pbs2p compress` output)")
-             ->required();
+             "                otherwise the layer is refused; embeddings and LM head f16, norms f32\n"
+             "With --synthetic 7b [--blocks B] instead of MODEL: random weights of that shape (ternary\n"
+             "types: uniform trits, one fp16 scale per 256 weights), a placeholder vocabulary; for speed "
+             "tests.");
+         app.add_option("MODEL", opt->model, "Model directory (Hugging Face or `pbs2p compress` output)");
+         app.add_option("--synthetic", opt->synthetic, "Write a random-weight model of this shape (7b)");
+         app.add_option("--blocks", opt->blocks, "With --synthetic: blocks (default: all of the shape)")
+             ->check(CLI::NonNegativeNumber);
+         app.add_option("--seed", opt->seed, "With --synthetic: random seed")->capture_default_str();
          app.add_option("-o,--output", opt->output, "Output file (FILE.gguf), written atomically")
              ->required();
          app.add_option("--format", opt->format, "Output format (gguf)")->capture_default_str();
@@ -41,7 +52,17 @@ CommandRegistrar registrar{
              apply_common_options(opt->common);
              PBS2P_CHECK(opt->format == "gguf", "unknown export format '{}' (supported: gguf)", opt->format);
              const GgufExportType type = parse_gguf_export_type(opt->type);
-             const GgufExportSummary s = export_gguf(opt->model, opt->output, type);
+             PBS2P_CHECK(opt->model.empty() != opt->synthetic.empty(),
+                         "export: give either MODEL or --synthetic SHAPE");
+             PBS2P_CHECK(opt->blocks < 0 || !opt->synthetic.empty(), "export: --blocks needs --synthetic");
+             GgufExportSummary s;
+             if (opt->synthetic.empty()) {
+                 s = export_gguf(opt->model, opt->output, type);
+             } else {
+                 ModelConfig config = synthetic_config(opt->synthetic);
+                 if (opt->blocks >= 0) config.num_layers = opt->blocks;
+                 s = write_random_gguf(config, opt->output, type, opt->seed);
+             }
              if (opt->common.json) {
                  nlohmann::json j = gguf_bit_count_json(s.bits);
                  j["output"] = s.path;

@@ -4,11 +4,13 @@
 // types decoded bit-exactly, bit counts, and the refusals.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -341,6 +343,91 @@ TEST(GgufExport, RefusalsNameTheCause) {
             {"'blk.0.attn_q.weight'", "rows of 32 weights are not a whole number of tq2_0 blocks of 256"});
     EXPECT_THROW(parse_gguf_export_type("q4_0"), Error);
     EXPECT_FALSE(fs::exists(out));
+}
+
+// A small LLaMA shape for the random GGUF writer (ternary rows need columns in whole 256-weight blocks).
+ModelConfig random_gguf_config() {
+    ModelConfig c;
+    c.architecture = "LlamaForCausalLM";
+    c.model_type = "llama";
+    c.vocab_size = 300;
+    c.hidden_size = c.embed_dim = 256;
+    c.intermediate_size = 512;
+    c.num_layers = 2;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.head_dim = 64;
+    c.max_position_embeddings = 128;
+    c.norm = NormKind::rms;
+    c.activation = Activation::silu;
+    c.gated_mlp = c.use_rope = true;
+    return c;
+}
+
+TEST(GgufExport, RandomModelHasTheShapesTypesAndVocabulary) {
+    test::ScratchDir scratch("gguf_random");
+    const ModelConfig c = random_gguf_config();
+    for (const auto& [type, linear, table] :
+         {std::tuple{GgufExportType::f16, GgmlType::f16, GgmlType::f16},
+          std::tuple{GgufExportType::tq1_0, GgmlType::tq1_0, GgmlType::f16},
+          std::tuple{GgufExportType::tq2_0, GgmlType::tq2_0, GgmlType::f16}}) {
+        const std::string out = scratch.file(std::string(gguf_export_type_name(type)) + ".gguf");
+        const GgufExportSummary s = write_random_gguf(c, out, type, 7);
+        const GgufMetadata m = GgufMetadata::read(out);
+        EXPECT_EQ(m.get_string("general.architecture"), "llama");
+        EXPECT_EQ(m.get_int("llama.block_count"), 2);
+        EXPECT_EQ(m.get_int("llama.attention.head_count_kv"), 2);
+        EXPECT_EQ(m.tensors().size(), 2u * 9 + 3);
+        EXPECT_EQ(s.bits.linear_weights, 2 * (2 * 256 * 256 + 2 * 128 * 256 + 3 * 512 * 256));
+        // ggml order: innermost (columns) first.
+        const std::pair<const char*, std::vector<int64_t>> shapes[] = {
+            {"token_embd.weight", {256, 300}},
+            {"blk.1.attn_q.weight", {256, 256}},
+            {"blk.1.attn_k.weight", {256, 128}},
+            {"blk.0.attn_v.weight", {256, 128}},
+            {"blk.0.attn_output.weight", {256, 256}},
+            {"blk.0.ffn_gate.weight", {256, 512}},
+            {"blk.1.ffn_up.weight", {256, 512}},
+            {"blk.1.ffn_down.weight", {512, 256}},
+            {"blk.1.ffn_norm.weight", {256}},
+            {"output_norm.weight", {256}},
+            {"output.weight", {256, 300}}};
+        for (const auto& [name, dims] : shapes) {
+            const GgufTensorInfo& t = m.tensor(name);
+            EXPECT_EQ(t.dims, dims) << name;
+            const bool vector = dims.size() == 1;
+            const bool is_table =
+                std::string(name) == "token_embd.weight" || std::string(name) == "output.weight";
+            EXPECT_EQ(t.type, uint32_t(vector ? GgmlType::f32 : is_table ? table : linear)) << name;
+        }
+        EXPECT_EQ(gguf_floats(m, "blk.0.ffn_norm.weight"), std::vector<float>(256, 1.0f));
+        // Ternary rows decode to {-d, 0, +d} per block with every trit present; float rows are bounded.
+        const std::vector<float> down = gguf_floats(m, "blk.1.ffn_down.weight");
+        if (is_ternary_ggml_type(linear)) {
+            std::set<float> block(down.begin(), down.begin() + 256);
+            ASSERT_EQ(block.size(), 3u);
+            EXPECT_EQ(*block.begin(), -*block.rbegin());
+        } else {
+            for (float x : down) EXPECT_LE(std::abs(x), std::sqrt(3.0f / 512) * 1.001f);
+        }
+        // The placeholder vocabulary: specials, byte pieces, then ordinary pieces, vocab_size in all.
+        const std::vector<std::string>& tokens = m.get_strings("tokenizer.ggml.tokens");
+        ASSERT_EQ(tokens.size(), 300u);
+        EXPECT_EQ(tokens[1], "<s>");
+        EXPECT_EQ(tokens[3 + 0x41], "<0x41>");
+        EXPECT_EQ(tokens[299], "\u2581t299");
+        EXPECT_EQ(m.get_ints("tokenizer.ggml.token_type")[3], int64_t(GgufTokenType::byte));
+        EXPECT_EQ(m.get_int("tokenizer.ggml.bos_token_id"), 1);
+    }
+    // Deterministic for a seed.
+    write_random_gguf(c, scratch.file("again.gguf"), GgufExportType::tq2_0, 7);
+    const GgufMetadata first = GgufMetadata::read(scratch.file("tq2_0.gguf"));
+    const GgufMetadata again = GgufMetadata::read(scratch.file("again.gguf"));
+    EXPECT_EQ(again.read_tensor_data(again.tensor("blk.0.attn_q.weight")),
+              first.read_tensor_data(first.tensor("blk.0.attn_q.weight")));
+    ModelConfig small_vocab = c;
+    small_vocab.vocab_size = 100;
+    EXPECT_THROW(write_random_gguf(small_vocab, scratch.file("bad.gguf"), GgufExportType::f16), Error);
 }
 
 TEST(GgufExport, DecoderLinearNames) {

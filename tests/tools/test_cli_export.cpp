@@ -47,6 +47,12 @@ TEST(CliExport, BadInputIsOneLineError) {
     expect_clean_error(run_cli({"export", copy_golden("opt_bias", tmp / "opt").string(), "-o", out}),
                        {"OPTForCausalLM"});
     expect_clean_error(run_cli({"export", (tmp / "absent").string(), "-o", out}), {"absent"});
+    // --synthetic: either it or MODEL, a known shape, --blocks only with it.
+    expect_clean_error(run_cli({"export", model.string(), "--synthetic", "7b", "-o", out}),
+                       {"MODEL", "--synthetic"});
+    expect_clean_error(run_cli({"export", "--synthetic", "13b", "-o", out}), {"13b", "7b"});
+    expect_clean_error(run_cli({"export", model.string(), "--blocks", "2", "-o", out}),
+                       {"--blocks", "--synthetic"});
     EXPECT_FALSE(fs::exists(out));
 }
 
