@@ -15,7 +15,7 @@ OUTPUTS = ("model.safetensors", "model.packed.safetensors")
 def without_timings(report):
     """report.json less what differs between two runs of the same job (times, memory)."""
     report = json.loads(json.dumps(report))
-    for key in ("wall_seconds", "peak_rss_bytes", "compress_seconds"):
+    for key in ("wall_seconds", "peak_rss_bytes", "compress_seconds", "block_seconds", "block_memory"):
         report.pop(key)
     for layer in report["layers"]:
         layer["stats"].pop("seconds")

@@ -514,8 +514,9 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
                 ++layers_done;
                 if (progress) progress(layers_done, total_layers, record);
             }
+            group.hessian = MatrixD();  // each Hessian is freed once its layers are solved
         }
-        groups.clear();  // the Hessians are not needed past the solves
+        groups.clear();
         enter(l, BlockPhase::forward_compressed);
         if (options.propagate_fp) {
             hidden = std::move(fp_output);
