@@ -1,6 +1,7 @@
 #include "tools/compress_job.h"
 
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <filesystem>
@@ -261,6 +262,7 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
     };
     nlohmann::json block_memory = nlohmann::json::array();  // resident size after each block
     hooks.block_finished = [&](int block, const BlockTimes& times, bool resumed) {
+        malloc_trim(0);  // the block's freed buffers go back to the system, not only to the allocator
         const int64_t rss = current_rss_bytes(), peak = peak_rss_bytes();
         block_memory.push_back({{"block", block}, {"rss_bytes", rss}, {"peak_rss_bytes", peak}});
         bar.block_done(
