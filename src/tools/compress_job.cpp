@@ -265,10 +265,10 @@ nlohmann::json run_compress_job(const CompressJob& requested, const CompressJobP
         malloc_trim(0);  // the block's freed buffers go back to the system, not only to the allocator
         const int64_t rss = current_rss_bytes(), peak = peak_rss_bytes();
         block_memory.push_back({{"block", block}, {"rss_bytes", rss}, {"peak_rss_bytes", peak}});
+        const std::string phases = resumed ? "restored from the checkpoint" : phase_summary(times);
         bar.block_done(
             block, !resumed,
-            fmt::format("{}, RSS {:.2f} GiB (peak {:.2f})",
-                        resumed ? "restored from the checkpoint" : phase_summary(times),
+            fmt::format("{}{}RSS {:.2f} GiB (peak {:.2f})", phases, phases.empty() ? "" : ", ",
                         static_cast<double>(rss) / (1 << 30), static_cast<double>(peak) / (1 << 30)));
     };
     const int layers_per_block = blocks > 0 ? static_cast<int>(model.block_linears(0).size()) : 0;
