@@ -1,4 +1,4 @@
-// The trained reference models (models/ref-llama, models/ref-opt), when present: logits against the
+// The trained reference models (models/ref-llama, models/ref-opt, models/ref-llama-deep): logits against the
 // trainer's PyTorch golden_logits.json and perplexity against reference_eval.json (test split, ctx 512,
 // gptq protocol). Skipped when the models have not been fetched.
 #include <gtest/gtest.h>
@@ -74,7 +74,7 @@ TEST_P(ReferenceModel, TestPerplexityMatchesReferenceEval) {
     EXPECT_NEAR(r.ppl, expected, 0.005 * expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Trained, ReferenceModel, ::testing::Values("ref-llama", "ref-opt"));
+INSTANTIATE_TEST_SUITE_P(Trained, ReferenceModel, ::testing::Values("ref-llama", "ref-opt", "ref-llama-deep"));
 
 }  // namespace
 }  // namespace pbs2p

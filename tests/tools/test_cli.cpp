@@ -164,7 +164,7 @@ TEST(Cli, InfoOnGgufFiles) {
 
 TEST(Cli, InfoOnReferenceModels) {
     int found = 0;
-    for (const char* name : {"ref-llama", "ref-opt"}) {
+    for (const char* name : {"ref-llama", "ref-opt", "ref-llama-deep"}) {
         const std::string dir = reference_model(name);
         if (dir.empty()) continue;
         ++found;
@@ -174,7 +174,7 @@ TEST(Cli, InfoOnReferenceModels) {
         EXPECT_NE(j.at("tokenizer"), "none") << name;
         EXPECT_GT(j.at("parameters").get<int64_t>(), 0) << name;
     }
-    EXPECT_EQ(found, 2) << "models/ref-llama and models/ref-opt belong to the checkout";
+    EXPECT_EQ(found, 3) << "models/ref-llama, models/ref-opt and models/ref-llama-deep belong to the checkout";
 }
 
 // Perplexity through the CLI equals the library's on the same model, tokens and windows.
