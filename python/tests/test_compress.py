@@ -15,7 +15,8 @@ OUTPUTS = ("model.safetensors", "model.packed.safetensors")
 def without_timings(report):
     """report.json less what differs between two runs of the same job (times, memory)."""
     report = json.loads(json.dumps(report))
-    for key in ("wall_seconds", "peak_rss_bytes", "compress_seconds", "phase_seconds"):
+    for key in ("wall_seconds", "peak_rss_bytes", "compress_seconds", "phase_seconds", "block_seconds",
+                "block_memory"):
         report.pop(key)
     for rank in report["rank_usage"]:
         rank.pop("peak_rss_bytes")

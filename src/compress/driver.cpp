@@ -22,7 +22,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int checkpoint_version = 1;
+// 2: keep/sign stored as bits, weights only where the layout does not determine them.
+constexpr int checkpoint_version = 2;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // ---- checkpoints: state.json + one safetensors file per completed block -----------------------------
 
@@ -76,14 +81,30 @@ LayerRecord record_from_json(const nlohmann::json& j) {
     return r;
 }
 
+// Bit i of the result (LSB first within each byte) is flags[i] != 0.
+std::vector<uint8_t> pack_bits(const std::vector<uint8_t>& flags) {
+    std::vector<uint8_t> bits((flags.size() + 7) / 8, 0);
+    for (size_t i = 0; i < flags.size(); ++i)
+        if (flags[i]) bits[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    return bits;
+}
+
+std::vector<uint8_t> unpack_bits(const uint8_t* bits, int64_t n) {
+    std::vector<uint8_t> flags(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) flags[static_cast<size_t>(i)] = (bits[i / 8] >> (i % 8)) & 1u;
+    return flags;
+}
+
+// keep and sign as bit planes (1 bit per weight each), alpha and mu as F32.
 void append_layout_tensors(const std::string& name, const BinaryLayout& layout,
                            std::vector<TensorToWrite>& out) {
-    auto bytes_tensor = [&](const std::string& suffix, const std::vector<uint8_t>& v) {
-        TensorToWrite t{name + suffix, DType::u8, {layout.rows, layout.cols}, v};
-        out.push_back(std::move(t));
+    auto bits_tensor = [&](const std::string& suffix, const std::vector<uint8_t>& v) {
+        std::vector<uint8_t> bits = pack_bits(v);
+        const auto size = static_cast<int64_t>(bits.size());
+        out.push_back(TensorToWrite{name + suffix, DType::u8, {size}, std::move(bits)});
     };
-    bytes_tensor(".keep", layout.keep);
-    bytes_tensor(".sign", layout.sign);
+    bits_tensor(".keep_bits", layout.keep);
+    bits_tensor(".sign_bits", layout.sign);
     const int64_t groups = layout.scale_groups_per_row();
     out.push_back(
         tensor_from_floats(name + ".alpha", layout.alpha.data(), {layout.rows, groups}, DType::f32));
@@ -99,20 +120,28 @@ BinaryLayout read_layout_tensors(const SafetensorsReader& reader, const std::str
     layout.n_keep = meta.at("n_keep").get<int>();
     layout.m_group = meta.at("m_group").get<int>();
     layout.scale_group = meta.at("scale_group").get<int64_t>();
-    auto read_bytes = [&](const std::string& suffix) {
+    const int64_t n = layout.rows * layout.cols;
+    auto read_bits = [&](const std::string& suffix) {
         const TensorInfo& t = reader.tensor(name + suffix);
-        PBS2P_CHECK(t.dtype == DType::u8 && t.nbytes == layout.rows * layout.cols,
+        PBS2P_CHECK(t.dtype == DType::u8 && t.nbytes == (n + 7) / 8,
                     "{}: checkpoint tensor '{}' has the wrong type or size", t.file, name + suffix);
-        return std::vector<uint8_t>(t.data, t.data + t.nbytes);
+        return unpack_bits(t.data, n);
     };
-    layout.keep = read_bytes(".keep");
-    layout.sign = read_bytes(".sign");
+    layout.keep = read_bits(".keep_bits");
+    layout.sign = read_bits(".sign_bits");
     const int64_t groups = layout.scale_groups_per_row();
     Matrix alpha = reader.load_matrix(name + ".alpha", layout.rows, groups);
     Matrix mu = reader.load_matrix(name + ".mu", layout.rows, groups);
     layout.alpha.assign(alpha.data.begin(), alpha.data.end());
     layout.mu.assign(mu.data.begin(), mu.data.end());
     return layout;
+}
+
+// True when the layout alone gives back `weight` bit for bit (then the checkpoint stores no fp32 copy).
+bool layout_reproduces(const BinaryLayout& layout, const Matrix& weight) {
+    if (layout.rows != weight.rows || layout.cols != weight.cols) return false;
+    const Matrix w = dequantize(layout);
+    return std::memcmp(w.ptr(), weight.ptr(), sizeof(float) * static_cast<size_t>(w.size())) == 0;
 }
 
 nlohmann::json layout_meta(const BinaryLayout& layout) {
@@ -131,10 +160,12 @@ void save_block_checkpoint(const DriverOptions& options, int block, Model& model
     std::vector<TensorToWrite> tensors;
     nlohmann::json layout_index = nlohmann::json::object();
     for (const Linear* linear : model.block_linears(block)) {
-        tensors.push_back(tensor_from_floats(linear->name + ".weight", linear->weight.ptr(),
-                                             {linear->weight.rows, linear->weight.cols}, DType::f32));
         auto it = block_layouts.find(linear->name);
-        if (it != block_layouts.end()) {
+        const bool has_layout = it != block_layouts.end();
+        if (!has_layout || !layout_reproduces(it->second, linear->weight))
+            tensors.push_back(tensor_from_floats(linear->name + ".weight", linear->weight.ptr(),
+                                                 {linear->weight.rows, linear->weight.cols}, DType::f32));
+        if (has_layout) {
             append_layout_tensors(linear->name, it->second, tensors);
             layout_index[linear->name] = layout_meta(it->second);
         }
@@ -165,18 +196,28 @@ Checkpoint load_checkpoint(const DriverOptions& options) {
     return checkpoint;
 }
 
-void restore_block(const DriverOptions& options, int block, Model& model,
-                   std::map<std::string, BinaryLayout>* layouts) {
+// Sets the block's weights from its checkpoint (stored, or re-derived from the layout) and returns its
+// layouts.
+std::map<std::string, BinaryLayout> restore_block(const DriverOptions& options, int block, Model& model) {
     const std::string path = block_checkpoint_path(options.checkpoint_dir, block).string();
     SafetensorsReader reader = SafetensorsReader::open(path);
     nlohmann::json layout_index = nlohmann::json::parse(reader.metadata().at("layouts"));
+    std::map<std::string, BinaryLayout> layouts;
     for (Linear* linear : model.block_linears(block)) {
-        linear->weight =
-            reader.load_matrix(linear->name + ".weight", linear->out_features, linear->in_features);
-        if (layouts && layout_index.contains(linear->name))
-            (*layouts)[linear->name] =
-                read_layout_tensors(reader, linear->name, layout_index.at(linear->name));
+        if (layout_index.contains(linear->name))
+            layouts[linear->name] = read_layout_tensors(reader, linear->name, layout_index.at(linear->name));
+        if (reader.has(linear->name + ".weight")) {
+            linear->weight =
+                reader.load_matrix(linear->name + ".weight", linear->out_features, linear->in_features);
+        } else {
+            auto it = layouts.find(linear->name);
+            PBS2P_CHECK(it != layouts.end(), "{}: checkpoint holds neither a weight nor a layout for {}",
+                        path, linear->name);
+            linear->weight = dequantize(it->second);
+        }
+        linear->kernel.reset();  // a lazily loaded model's placeholder
     }
+    return layouts;
 }
 
 // ---- calibration slices ----------------------------------------------------------------------------
@@ -247,10 +288,11 @@ std::vector<InputGroup> block_input_groups(Model& model, int block) {
 
 // Runs block l on this rank's slices (in place) and sets every group's H = 2 X X^T / T over all
 // windows: each slice's sum (packed upper triangles, fp64), then the slices summed in window order.
+// `product_seconds` receives the time spent in the Hessian products alone (part of `forward_seconds`).
 void accumulate_hessians(const Model& model, int block, std::vector<InputGroup>& groups,
                          CalibrationSlices& slices, const CalibrationSet& calibration,
                          Communicator& communicator, double& forward_seconds, double& reduce_seconds,
-                         double& compute_cpu_seconds) {
+                         double& compute_cpu_seconds, double& product_seconds) {
     auto t0 = std::chrono::steady_clock::now();
     const double cpu0 = process_cpu_seconds();
     std::map<std::string, const InputGroup*> group_of;
@@ -266,7 +308,9 @@ void accumulate_hessians(const Model& model, int block, std::vector<InputGroup>&
             block, slices.hidden[s], slices.windows[s].size(), calibration.seq,
             [&](const std::vector<const Linear*>& linears, const float* input, int64_t rows, int64_t cols) {
                 const InputGroup& group = *group_of.at(linears.front()->name);
+                const auto t_product = std::chrono::steady_clock::now();
                 syrk_accumulate_packed(input, rows, cols, scale, part.data() + group.offset);
+                product_seconds += seconds_since(t_product);
             });
         sum.add(std::move(part));
     }
@@ -362,7 +406,7 @@ void for_each_stats_number(Stats& s, Visit&& visit) {
 // for the binary methods, whose layout is a third of the bytes).
 std::vector<uint8_t> layer_to_bytes(const CompressedLayer& layer) {
     ByteWriter w;
-    const bool weight_from_layout = layer.layout && dequantize(*layer.layout).data == layer.weight.data;
+    const bool weight_from_layout = layer.layout && layout_reproduces(*layer.layout, layer.weight);
     w.value(static_cast<uint8_t>(weight_from_layout));
     if (!weight_from_layout) {
         w.value(layer.weight.rows), w.value(layer.weight.cols);
@@ -408,10 +452,6 @@ CompressedLayer layer_from_bytes(const std::vector<uint8_t>& bytes) {
     return layer;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 }  // namespace
 
 // ---- report ----------------------------------------------------------------------------------------------
@@ -436,6 +476,46 @@ double CompressionReport::storage_bits() const {
     return n > 0 ? bits / static_cast<double>(n) : 0.0;
 }
 
+const char* block_phase_name(BlockPhase phase) {
+    static const char* const names[kBlockPhases] = {
+        "coarse_stage", "load", "forward", "hessian", "solve", "forward_compressed", "write"};
+    return names[static_cast<size_t>(phase)];
+}
+
+double BlockTimes::total() const {
+    double t = 0;
+    for (double s : seconds) t += s;
+    return t;
+}
+
+namespace {
+
+nlohmann::json block_times_to_json(const std::vector<BlockTimes>& times) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t b = 0; b < times.size(); ++b) {
+        nlohmann::json j = {{"block", b}};
+        for (int p = 0; p < kBlockPhases; ++p)
+            j[block_phase_name(static_cast<BlockPhase>(p))] = times[b].seconds[static_cast<size_t>(p)];
+        j["total"] = times[b].total();
+        out.push_back(j);
+    }
+    return out;
+}
+
+std::vector<BlockTimes> block_times_from_json(const nlohmann::json& j) {
+    std::vector<BlockTimes> out;
+    for (const auto& entry : j) {
+        BlockTimes t;
+        for (int p = 0; p < kBlockPhases; ++p)
+            t.seconds[static_cast<size_t>(p)] =
+                entry.value(block_phase_name(static_cast<BlockPhase>(p)), 0.0);
+        out.push_back(t);
+    }
+    return out;
+}
+
+}  // namespace
+
 nlohmann::json CompressionReport::to_json() const {
     nlohmann::json layer_list = nlohmann::json::array();
     for (const LayerRecord& r : layers) layer_list.push_back(record_to_json(r));
@@ -459,6 +539,7 @@ nlohmann::json CompressionReport::to_json() const {
             {"compressed_parameters", compressed_parameters()},
             {"nominal_bits", nominal_bits()},
             {"storage_bits", storage_bits()},
+            {"block_seconds", block_times_to_json(block_times)},
             {"layers", layer_list}};
 }
 
@@ -483,19 +564,27 @@ nlohmann::json compress_options_to_json(const DriverOptions& o) {
 
 // ---- driver ----------------------------------------------------------------------------------------------
 
-std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration,
-                                            Communicator& communicator) {
+std::vector<double> block_cosine_similarity(Model& model, const CalibrationSet& calibration,
+                                            Communicator& communicator,
+                                            const std::function<void(int, BlockPhase)>& phase,
+                                            std::vector<double>* seconds) {
     CalibrationSlices slices = embed_local_slices(model, calibration, communicator);
     const int blocks = model.num_blocks();
     // Per slice the sum of cos(input row, output row) of every block; then the slices in window order.
     std::vector<std::vector<double>> sums(slices.hidden.size(),
                                           std::vector<double>(static_cast<size_t>(blocks)));
-    for (int l = 0; l < blocks; ++l)
+    for (int l = 0; l < blocks; ++l) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (phase) phase(l, BlockPhase::coarse_stage);
+        model.materialize_block(l);
         for (size_t s = 0; s < slices.hidden.size(); ++s) {
             Matrix input = slices.hidden[s];
             model.run_block(l, slices.hidden[s], slices.windows[s].size(), calibration.seq);
             sums[s][static_cast<size_t>(l)] = row_cosine_sum(input, slices.hidden[s]);
         }
+        model.release_block(l);
+        if (seconds) seconds->push_back(seconds_since(t0));
+    }
     OrderedSum sum(communicator, static_cast<size_t>(blocks));
     for (std::vector<double>& part : sums) sum.add(std::move(part));
     std::vector<double> cosine = sum.finish();
@@ -506,7 +595,7 @@ std::vector<double> block_cosine_similarity(const Model& model, const Calibratio
 
 CompressionReport compress_model(Model& model, const CalibrationSet& calibration,
                                  const DriverOptions& options, std::map<std::string, BinaryLayout>* layouts,
-                                 const DriverProgress& progress) {
+                                 const DriverProgress& progress, const DriverHooks& hooks) {
     const auto start = std::chrono::steady_clock::now();
     Communicator& communicator = options.communicator ? *options.communicator : single_process_communicator();
     const int rank = communicator.rank(), ranks = communicator.size();
@@ -524,6 +613,21 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
             "compressing on {} ranks: {} calibration windows in {} slices split over the ranks, the layer "
             "solves of each block spread over them",
             ranks, calibration.windows, kCalibrationSlices);
+    report.block_times.assign(static_cast<size_t>(blocks), BlockTimes{});
+    // Phase bookkeeping: each phase's time goes to its block, and the hook hears of its start.
+    BlockPhase current = BlockPhase::load;
+    auto phase_start = std::chrono::steady_clock::now();
+    int current_block = -1;
+    auto enter = [&](int block, BlockPhase phase) {
+        const auto now = std::chrono::steady_clock::now();
+        if (current_block >= 0)
+            report.block_times[static_cast<size_t>(current_block)][current] +=
+                std::chrono::duration<double>(now - phase_start).count();
+        current_block = block;
+        current = phase;
+        phase_start = now;
+        if (block >= 0 && hooks.phase) hooks.phase(block, phase);
+    };
 
     Checkpoint checkpoint = load_checkpoint(options);
     if (checkpoint.completed_blocks > 0) {
@@ -532,6 +636,10 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         report.block_importance = state.at("block_importance").get<std::vector<double>>();
         report.block_keep = state.at("block_keep").get<std::vector<int>>();
         for (const auto& j : state.at("layers")) report.layers.push_back(record_from_json(j));
+        const std::vector<BlockTimes> times =
+            block_times_from_json(state.value("block_seconds", nlohmann::json::array()));
+        for (size_t b = 0; b < times.size() && b < report.block_times.size(); ++b)
+            report.block_times[b] = times[b];
         report.resumed_blocks = checkpoint.completed_blocks;
         if (root)
             log_info("resuming: {} of {} blocks already compressed in {}", checkpoint.completed_blocks,
@@ -545,7 +653,11 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
             const int n = options.layer.n_keep, m = options.layer.m_group;
             const int n_low = options.n_low >= 0 ? options.n_low : std::max(1, n - 1);
             const int n_high = options.n_high >= 0 ? options.n_high : std::min(m - 1, n + 1);
-            report.block_cosine = block_cosine_similarity(model, calibration, communicator);
+            std::vector<double> seconds;
+            report.block_cosine =
+                block_cosine_similarity(model, calibration, communicator, hooks.phase, &seconds);
+            for (size_t b = 0; b < seconds.size(); ++b)
+                report.block_times[b][BlockPhase::coarse_stage] = seconds[b];
             report.block_importance = block_importance(report.block_cosine, options.importance);
             report.block_keep = allocate_block_keep_counts(report.block_importance, n, m, n_low, n_high);
             report.phase_seconds["coarse_stage"] += seconds_since(t);
@@ -564,26 +676,55 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
     double& propagate_seconds = report.phase_seconds["propagate"];
     double& checkpoint_seconds = report.phase_seconds["checkpoint"];
 
+    // Ends block l: the hook takes what it wants of the layouts, `layouts` the rest; a lazily loaded
+    // model's weights are freed.
+    auto finish_block = [&](int l, std::map<std::string, BinaryLayout>& block_layouts, bool resumed) {
+        if (hooks.block_done) hooks.block_done(l, block_layouts);
+        if (layouts)
+            for (auto& [name, layout] : block_layouts) (*layouts)[name] = std::move(layout);
+        model.release_block(l);
+        enter(-1, BlockPhase::load);
+        if (hooks.block_finished)
+            hooks.block_finished(l, report.block_times[static_cast<size_t>(l)], resumed);
+    };
+
     CalibrationSlices slices = embed_local_slices(model, calibration, communicator);
     for (int l = 0; l < blocks; ++l) {
         const int64_t sent_before = communicator.traffic().bytes_sent;
         if (l < checkpoint.completed_blocks) {
-            restore_block(options, l, model, layouts);
             // Recompute the next block's inputs exactly as the original run produced them.
             if (options.propagate_fp)
                 fail("resuming a --propagate-fp run is not supported; remove the checkpoint");
+            const BlockTimes measured = report.block_times[static_cast<size_t>(l)];
+            enter(l, BlockPhase::load);
+            std::map<std::string, BinaryLayout> block_layouts = restore_block(options, l, model);
+            enter(l, BlockPhase::forward_compressed);
             const auto t = std::chrono::steady_clock::now();
             const double cpu = process_cpu_seconds();
             run_block_on_slices(model, l, slices, calibration.seq);
             propagate_seconds += seconds_since(t);
             compute_cpu_seconds += process_cpu_seconds() - cpu;
             layers_done += static_cast<int>(model.block_linears(l).size());
+            enter(l, BlockPhase::write);
+            finish_block(l, block_layouts, true);
+            report.block_times[static_cast<size_t>(l)] = measured;  // the run that compressed it
             continue;
         }
+        enter(l, BlockPhase::load);
+        model.materialize_block(l);
+        enter(l, BlockPhase::forward);
         CalibrationSlices fp_output = slices;
         std::vector<InputGroup> groups = block_input_groups(model, l);
+        // The block's times: the Hessian products and their sum over slices and ranks are its hessian
+        // phase, the rest of the pass its forward.
+        double hessian_seconds = 0;
+        const double reduce_before = reduce_seconds;
         accumulate_hessians(model, l, groups, fp_output, calibration, communicator, forward_seconds,
-                            reduce_seconds, compute_cpu_seconds);
+                            reduce_seconds, compute_cpu_seconds, hessian_seconds);
+        enter(l, BlockPhase::solve);
+        hessian_seconds += reduce_seconds - reduce_before;
+        report.block_times[static_cast<size_t>(l)][BlockPhase::forward] -= hessian_seconds;
+        report.block_times[static_cast<size_t>(l)][BlockPhase::hessian] += hessian_seconds;
 
         // The block's layer solves, spread over the ranks by weight size; each rank factors the Hessians
         // its layers need.
@@ -615,21 +756,29 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         const InputGroup* factored = nullptr;
         HessianFactor factor;
         for (size_t t = 0; t < tasks.size(); ++t) {
-            if (owner[t] != rank) continue;
-            if (factored != tasks[t].group) {
-                factor = factor_hessian(tasks[t].group->hessian, options.layer.percdamp);
-                factored = tasks[t].group;
+            InputGroup& group = *tasks[t].group;
+            if (owner[t] == rank) {
+                if (factored != &group) {
+                    factor = factor_hessian(group.hessian, options.layer.percdamp);
+                    factored = &group;
+                }
+                if (hooks.layer_start) hooks.layer_start(l, tasks[t].linear->name);
+                CompressOptions layer_options = layer_options_for(options, tasks[t].linear->name);
+                layer_options.n_keep = report.block_keep[static_cast<size_t>(l)];
+                CompressedLayer result =
+                    compress_layer(tasks[t].linear->weight, group.hessian, factor, layer_options);
+                if (ranks == 1)
+                    finish_layer(t, std::move(result));  // progress after every layer
+                else
+                    solved[t] = layer_to_bytes(result);
             }
-            CompressOptions layer_options = layer_options_for(options, tasks[t].linear->name);
-            layer_options.n_keep = report.block_keep[static_cast<size_t>(l)];
-            CompressedLayer result =
-                compress_layer(tasks[t].linear->weight, tasks[t].group->hessian, factor, layer_options);
-            if (ranks == 1)
-                finish_layer(t, std::move(result));  // progress after every layer
-            else
-                solved[t] = layer_to_bytes(result);
+            // Each Hessian (and its factor) is freed once the group's layers are solved.
+            if (t + 1 == tasks.size() || tasks[t + 1].group != &group) {
+                group.hessian = MatrixD();
+                factor = HessianFactor();
+                factored = nullptr;
+            }
         }
-        factor = HessianFactor();
         solve_seconds += seconds_since(t_solve);
         compute_cpu_seconds += process_cpu_seconds() - cpu_solve;
         if (ranks > 1) {
@@ -643,6 +792,7 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         }
         groups.clear();
 
+        enter(l, BlockPhase::forward_compressed);
         const auto t_propagate = std::chrono::steady_clock::now();
         const double cpu_propagate = process_cpu_seconds();
         if (options.propagate_fp) {
@@ -655,13 +805,13 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         compute_cpu_seconds += process_cpu_seconds() - cpu_propagate;
         block_bytes_sent[static_cast<size_t>(l)] =
             static_cast<double>(communicator.traffic().bytes_sent - sent_before);
+        enter(l, BlockPhase::write);
         report.compress_seconds = seconds_since(start);
         const auto t_checkpoint = std::chrono::steady_clock::now();
         if (root && !options.checkpoint_dir.empty())
             save_block_checkpoint(options, l, model, block_layouts, report);
         checkpoint_seconds += seconds_since(t_checkpoint);
-        if (layouts)
-            for (auto& [name, layout] : block_layouts) (*layouts)[name] = std::move(layout);
+        finish_block(l, block_layouts, false);
         if (options.stop_after_blocks >= 0 && l + 1 >= options.stop_after_blocks && l + 1 < blocks)
             throw CompressionInterrupted(fmt::format("stopped after block {} of {} as asked", l + 1, blocks));
     }
@@ -690,10 +840,11 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
         for (int64_t b : report.block_bytes_communicated) bytes += b;
         std::string cpu;
         for (const RankUsage& u : report.rank_usage) cpu += fmt::format(" {:.1f}", u.compute_cpu_seconds);
-        log_info("{} ranks: forward {:.2f} s, reduce {:.2f} s, solve {:.2f} s, exchange {:.2f} s, propagate "
-                 "{:.2f} s (rank 0); {:.2f} MiB communicated; compute CPU s by rank:{}",
-                 ranks, forward_seconds, reduce_seconds, solve_seconds, exchange_seconds, propagate_seconds,
-                 static_cast<double>(bytes) / (1 << 20), cpu);
+        log_info(
+            "{} ranks: forward {:.2f} s, reduce {:.2f} s, solve {:.2f} s, exchange {:.2f} s, propagate "
+            "{:.2f} s (rank 0); {:.2f} MiB communicated; compute CPU s by rank:{}",
+            ranks, forward_seconds, reduce_seconds, solve_seconds, exchange_seconds, propagate_seconds,
+            static_cast<double>(bytes) / (1 << 20), cpu);
     }
     return report;
 }

@@ -6,6 +6,7 @@
 // Completed blocks are checkpointed so an interrupted run resumes with byte-identical results.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -65,6 +66,24 @@ struct LayerRecord {
     LayerStats stats;
 };
 
+// Phases of one block's compression, in the order they run: the coarse stage's forward pass over the FP
+// model (pbs2p's CFS, a pass of its own before the others), reading the block's weights, the calibration
+// forward (without the Hessian products), the Hessian products, the per-layer solves, the forward with the
+// compressed block (the next block's inputs), writing (checkpoint and DriverHooks::block_done). In a run
+// over several ranks the forward is this rank's share of the windows, the hessian phase includes summing
+// the Hessians over the ranks, and the solve phase the broadcast of the layers solved on other ranks.
+enum class BlockPhase { coarse_stage, load, forward, hessian, solve, forward_compressed, write };
+inline constexpr int kBlockPhases = 7;
+const char* block_phase_name(BlockPhase phase);  // "coarse_stage", "load", ... as in report.json
+
+// Seconds of each phase of one block in the run that compressed it.
+struct BlockTimes {
+    std::array<double, kBlockPhases> seconds{};
+    double& operator[](BlockPhase phase) { return seconds[static_cast<size_t>(phase)]; }
+    double operator[](BlockPhase phase) const { return seconds[static_cast<size_t>(phase)]; }
+    double total() const;
+};
+
 // One rank's share of a distributed run.
 struct RankUsage {
     int64_t bytes_sent = 0;
@@ -91,6 +110,7 @@ struct CompressionReport {
     std::map<std::string, double> phase_seconds;
     std::vector<int64_t> block_bytes_communicated;  // bytes sent by all ranks during each block (root only)
     std::vector<RankUsage> rank_usage;              // by rank (root only)
+    std::vector<BlockTimes> block_times;            // per block (resumed blocks: as their run measured them)
 
     // Parameter-weighted averages over the compressed layers.
     double nominal_bits() const;
@@ -102,12 +122,29 @@ struct CompressionReport {
 // Called after each layer: (layers done, layers total, record of the layer just done).
 using DriverProgress = std::function<void(int, int, const LayerRecord&)>;
 
+// Optional calls around each block, for callers that write outputs block by block and show progress.
+struct DriverHooks {
+    // A phase of `block` starts (solves also report every layer through DriverProgress).
+    std::function<void(int block, BlockPhase phase)> phase;
+    // A layer's solve starts (full layer name).
+    std::function<void(int block, const std::string& layer)> layer_start;
+    // `block` is final (compressed, or restored from the checkpoint) and checkpointed, its weights are
+    // resident; `layouts` holds its binary layouts (keyed by layer name), which the hook may take. Runs in
+    // the `write` phase, for every block in order, also on resumed runs.
+    std::function<void(int block, std::map<std::string, BinaryLayout>& layouts)> block_done;
+    // After each block with its phase times; `resumed`: restored from the checkpoint in this run.
+    std::function<void(int block, const BlockTimes& times, bool resumed)> block_finished;
+};
+
 // Compresses every decoder linear layer of `model` in place. Binary methods also fill `layouts`
-// (keyed by layer name) when it is given.
+// (keyed by layer name) when it is given, with what hooks.block_done leaves. A lazily loaded model
+// (Model::load_lazy) has one block resident at a time: each is materialized before its phases and
+// released after block_done, so that its compressed weights live on only in the checkpoint and in what
+// the hook wrote.
 CompressionReport compress_model(Model& model, const CalibrationSet& calibration,
                                  const DriverOptions& options,
                                  std::map<std::string, BinaryLayout>* layouts = nullptr,
-                                 const DriverProgress& progress = {});
+                                 const DriverProgress& progress = {}, const DriverHooks& hooks = {});
 
 // The options of one layer: `layer` with the code and scale group of its tensor type applied.
 CompressOptions layer_options_for(const DriverOptions& options, const std::string& layer_name);
@@ -117,8 +154,12 @@ CompressOptions layer_options_for(const DriverOptions& options, const std::strin
 nlohmann::json compress_options_to_json(const DriverOptions& options);
 
 // Mean cosine similarity between each block's input and output hidden states, on the model as it is
-// (the calibration windows split over the ranks of `communicator`; the result is the same on all).
-std::vector<double> block_cosine_similarity(const Model& model, const CalibrationSet& calibration,
-                                            Communicator& communicator = single_process_communicator());
+// (the calibration windows split over the ranks of `communicator`; the result is the same on all; a lazily
+// loaded model's blocks are materialized one at a time). `phase` (optional) is told of each block's
+// coarse_stage phase, `seconds` (optional) receives each block's time.
+std::vector<double> block_cosine_similarity(Model& model, const CalibrationSet& calibration,
+                                            Communicator& communicator = single_process_communicator(),
+                                            const std::function<void(int, BlockPhase)>& phase = {},
+                                            std::vector<double>* seconds = nullptr);
 
 }  // namespace pbs2p

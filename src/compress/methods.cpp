@@ -342,6 +342,10 @@ void run_coded(MethodContext& c) {
     c.layout = std::move(layout);
 }
 
+bool is_row_backbone(const CompressOptions& o) {
+    return o.backbone == "arb" || o.backbone == "arb-x";
+}
+
 void run_pbs2p(MethodContext& c) {
     const auto& o = c.options;
     if (o.code != "nm") return run_coded(c);
@@ -349,7 +353,7 @@ void run_pbs2p(MethodContext& c) {
     const ScoreKind fine = parse_score_kind(o.fine_metric, "fine_metric");
     const std::vector<double> hd = hessian_diag(c.hessian);
     const int64_t sg = effective_scale_group(o, w.cols);
-    const bool row_backbone = o.backbone == "arb" || o.backbone == "arb-x";
+    const bool row_backbone = is_row_backbone(o);
     SpboOptions sp;
     sp.steps = o.spbo ? o.spbo_steps : -1;
     sp.global_schedule = o.spbo_schedule == "global";
@@ -525,6 +529,10 @@ const MethodEntry& find_method(const std::string& name) {
     std::string all;
     for (const auto& m : method_table()) all += std::string(all.empty() ? "" : " | ") + m.name;
     fail("compress: unknown method '{}' (expected {})", name, all);
+}
+
+bool produces_layout(const CompressOptions& options) {
+    return options.method == "pbs2p" && (options.code != "nm" || is_row_backbone(options));
 }
 
 }  // namespace pbs2p

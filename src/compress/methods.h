@@ -38,4 +38,8 @@ double nm_pattern_bits(int n_keep, int m_group);
 int64_t effective_scale_group(const CompressOptions& options, int64_t cols);
 double nm_pattern_sign_bits(int n_keep, int m_group);
 
+// Whether a layer compressed with `options` comes with a BinaryLayout (pbs2p with a row backbone, arb or
+// arb-x, or a ternary code): the methods whose result has a packed form.
+bool produces_layout(const CompressOptions& options);
+
 }  // namespace pbs2p

@@ -46,6 +46,19 @@ void AtomicFileWriter::write(const void* data, size_t size) {
     }
 }
 
+void AtomicFileWriter::write_at(uint64_t offset, const void* data, size_t size) {
+    PBS2P_CHECK(fd_ >= 0, "{}: write after commit", path_);
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        PBS2P_CHECK(n > 0, "{}: cannot write: {}", path_, n == 0 ? "no progress" : std::strerror(errno));
+        p += n;
+        offset += static_cast<uint64_t>(n);
+        size -= static_cast<size_t>(n);
+    }
+}
+
 void AtomicFileWriter::commit() {
     PBS2P_CHECK(fd_ >= 0, "{}: committed twice", path_);
     PBS2P_CHECK(::fsync(fd_) == 0, "{}: cannot write: fsync failed: {}", path_, std::strerror(errno));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,8 @@ class AtomicFileWriter {
 
     // Throws pbs2p::Error("<path>: cannot write: No space left on device") and the like.
     void write(const void* data, size_t size);
+    // Writes at a byte offset of the temporary (the file grows as needed; unwritten gaps read as zeros).
+    void write_at(uint64_t offset, const void* data, size_t size);
     // fsync, close, rename onto the final path, fsync of the directory.
     void commit();
 

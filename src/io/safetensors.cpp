@@ -122,6 +122,10 @@ class MappedFile {
     const std::string& path() const { return path_; }
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
+    // Hands the mapped pages back to the kernel; touched again, they are read from the file.
+    void drop_pages() const {
+        if (data_) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);
+    }
 
   private:
     std::string path_;
@@ -422,6 +426,11 @@ const TensorInfo& SafetensorsReader::tensor(const std::string& name) const {
     return it->second;
 }
 
+void SafetensorsReader::drop_cached_pages() const {
+    if (impl_)
+        for (const auto& file : impl_->files) file->drop_pages();
+}
+
 std::vector<std::string> SafetensorsReader::names() const {
     std::vector<std::string> out;
     if (!impl_) return out;
@@ -455,6 +464,21 @@ std::vector<float> SafetensorsReader::load_vector(const std::string& name, int64
 // ---------------------------------------------------------------------------------------------------------
 // Writer
 
+std::vector<float> tensor_to_floats(const TensorToWrite& t) {
+    TensorInfo info;
+    info.name = t.name;
+    info.dtype = t.dtype;
+    info.shape = t.shape;
+    info.data = t.bytes.data();
+    info.nbytes = static_cast<int64_t>(t.bytes.size());
+    info.file = "(in memory)";
+    PBS2P_CHECK(info.numel() * dtype_size(t.dtype) == info.nbytes, "tensor '{}': {} bytes do not fit {} {}",
+                t.name, t.bytes.size(), dtype_name(t.dtype), shape_str(t.shape));
+    std::vector<float> out(static_cast<size_t>(info.numel()));
+    convert_to_f32(info, out.data());
+    return out;
+}
+
 TensorToWrite tensor_from_floats(const std::string& name, const float* values, std::vector<int64_t> shape,
                                  DType dtype) {
     const DTypeRow& row = dtype_row(dtype);
@@ -482,16 +506,19 @@ TensorToWrite tensor_from_floats(const std::string& name, const float* values, s
 namespace {
 
 // Header JSON padded with spaces to a multiple of 8, so the data area starts 8-byte aligned.
-// Tensors follow one another without gaps in name order (as strict readers require).
-std::string build_header(const std::string& path, const std::vector<const TensorToWrite*>& sorted,
-                         const std::map<std::string, std::string>& metadata) {
+// Tensors follow one another without gaps in name order (as strict readers require); `offsets` receives
+// each tensor's data offset.
+std::string build_header(const std::string& path, const std::vector<TensorSpec>& sorted,
+                         const std::map<std::string, std::string>& metadata, std::vector<int64_t>& offsets) {
     Json header = Json::object();
     if (!metadata.empty()) header["__metadata__"] = metadata;
     int64_t offset = 0;
-    for (const TensorToWrite* t : sorted) {
-        const int64_t end = offset + static_cast<int64_t>(t->bytes.size());
-        header[t->name] = {
-            {"dtype", dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {offset, end}}};
+    offsets.clear();
+    for (const TensorSpec& t : sorted) {
+        const int64_t end = offset + checked_numel(t.shape) * dtype_size(t.dtype);
+        header[t.name] = {
+            {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, end}}};
+        offsets.push_back(offset);
         offset = end;
     }
     std::string text;
@@ -504,40 +531,91 @@ std::string build_header(const std::string& path, const std::vector<const Tensor
     return text;
 }
 
-void validate_for_writing(const std::string& path, const std::vector<const TensorToWrite*>& sorted) {
+void validate_specs(const std::string& path, const std::vector<TensorSpec>& sorted) {
     for (size_t i = 0; i < sorted.size(); ++i) {
-        const TensorToWrite& t = *sorted[i];
+        const TensorSpec& t = sorted[i];
         PBS2P_CHECK(!t.name.empty() && t.name != "__metadata__", "{}: invalid tensor name '{}'", path,
                     t.name);
-        PBS2P_CHECK(i == 0 || sorted[i - 1]->name != t.name, "{}: tensor '{}' given twice", path, t.name);
+        PBS2P_CHECK(i == 0 || sorted[i - 1].name != t.name, "{}: tensor '{}' given twice", path, t.name);
         const int64_t numel = checked_numel(t.shape);
         const bool dims_ok = std::all_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d >= 0; });
-        int64_t expected = -1;
+        int64_t bytes = -1;
         PBS2P_CHECK(
-            dims_ok && numel >= 0 && !__builtin_mul_overflow(numel, int64_t{dtype_size(t.dtype)}, &expected),
+            dims_ok && numel >= 0 && !__builtin_mul_overflow(numel, int64_t{dtype_size(t.dtype)}, &bytes),
             "{}: tensor '{}': invalid shape {}", path, t.name, shape_str(t.shape));
-        PBS2P_CHECK(static_cast<int64_t>(t.bytes.size()) == expected,
-                    "{}: tensor '{}' has {} bytes but {} x {} needs {}", path, t.name, t.bytes.size(),
-                    dtype_name(t.dtype), shape_str(t.shape), expected);
     }
 }
 
 }  // namespace
 
+int64_t TensorSpec::nbytes() const {
+    return checked_numel(shape) * dtype_size(dtype);
+}
+
+SafetensorsFileWriter::SafetensorsFileWriter(std::string path, std::vector<TensorSpec> specs,
+                                             const std::map<std::string, std::string>& metadata)
+    : specs_(std::move(specs)) {
+    std::sort(specs_.begin(), specs_.end(),
+              [](const TensorSpec& a, const TensorSpec& b) { return a.name < b.name; });
+    validate_specs(path, specs_);
+    const std::string header = build_header(path, specs_, metadata, offsets_);
+    data_start_ = 8 + header.size();
+    written_.assign(specs_.size(), 0);
+    file_ = std::make_unique<AtomicFileWriter>(std::move(path));
+    const uint64_t header_len = header.size();
+    file_->write(&header_len, 8);
+    file_->write(header.data(), header.size());
+}
+
+SafetensorsFileWriter::~SafetensorsFileWriter() = default;
+
+int64_t SafetensorsFileWriter::find(const std::string& name) const {
+    const auto it = std::lower_bound(specs_.begin(), specs_.end(), name,
+                                     [](const TensorSpec& s, const std::string& n) { return s.name < n; });
+    return it != specs_.end() && it->name == name ? it - specs_.begin() : -1;
+}
+
+void SafetensorsFileWriter::write(const TensorToWrite& t) {
+    const int64_t found = find(t.name);
+    PBS2P_CHECK(found >= 0, "{}: tensor '{}' is not in the file's header", file_->path(), t.name);
+    const size_t i = static_cast<size_t>(found);
+    const TensorSpec* it = &specs_[i];
+    PBS2P_CHECK(!written_[i], "{}: tensor '{}' written twice", file_->path(), t.name);
+    PBS2P_CHECK(
+        t.dtype == it->dtype && t.shape == it->shape && static_cast<int64_t>(t.bytes.size()) == it->nbytes(),
+        "{}: tensor '{}' is {} {} ({} bytes), the header says {} {}", file_->path(), t.name,
+        dtype_name(t.dtype), shape_str(t.shape), t.bytes.size(), dtype_name(it->dtype), shape_str(it->shape));
+    file_->write_at(data_start_ + static_cast<uint64_t>(offsets_[i]), t.bytes.data(), t.bytes.size());
+    written_[i] = 1;
+    ++count_;
+}
+
+bool SafetensorsFileWriter::has(const std::string& name) const {
+    return find(name) >= 0;
+}
+
+void SafetensorsFileWriter::commit() {
+    for (size_t i = 0; i < specs_.size(); ++i)
+        PBS2P_CHECK(written_[i], "{}: tensor '{}' was never written", file_->path(), specs_[i].name);
+    file_->commit();
+}
+
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-    std::vector<const TensorToWrite*> sorted;
-    for (const TensorToWrite& t : tensors) sorted.push_back(&t);
+    std::vector<TensorSpec> specs;
+    for (const TensorToWrite& t : tensors) specs.push_back({t.name, t.dtype, t.shape});
+    std::vector<TensorSpec> sorted = specs;
     std::sort(sorted.begin(), sorted.end(),
-              [](const TensorToWrite* a, const TensorToWrite* b) { return a->name < b->name; });
-    validate_for_writing(path, sorted);
-    const std::string header = build_header(path, sorted, metadata);
-
-    AtomicFileWriter file(path);
-    const uint64_t header_len = header.size();
-    file.write(&header_len, 8);
-    file.write(header.data(), header.size());
-    for (const TensorToWrite* t : sorted) file.write(t->bytes.data(), t->bytes.size());
+              [](const TensorSpec& a, const TensorSpec& b) { return a.name < b.name; });
+    validate_specs(path, sorted);
+    for (const TensorToWrite& t : tensors) {
+        const int64_t expected = TensorSpec{t.name, t.dtype, t.shape}.nbytes();
+        PBS2P_CHECK(static_cast<int64_t>(t.bytes.size()) == expected,
+                    "{}: tensor '{}' has {} bytes but {} x {} needs {}", path, t.name, t.bytes.size(),
+                    dtype_name(t.dtype), shape_str(t.shape), expected);
+    }
+    SafetensorsFileWriter file(path, std::move(specs), metadata);
+    for (const TensorToWrite& t : tensors) file.write(t);
     file.commit();
 }
 

@@ -16,6 +16,8 @@
 
 namespace pbs2p {
 
+class AtomicFileWriter;
+
 enum class DType { f32, f16, bf16, u8, i32 };
 
 // Name as written in safetensors headers ("F32", "F16", "BF16", "U8", "I32").
@@ -51,6 +53,9 @@ public:
     // Throws pbs2p::Error("<file>: missing tensor '<name>'") when absent.
     const TensorInfo& tensor(const std::string& name) const;
     std::vector<std::string> names() const;  // sorted
+    // Hands every mapped page back to the kernel (tensors stay readable; touched again, their pages are
+    // read from the file): keeps the resident size of a reader over a large checkpoint at what is in use.
+    void drop_cached_pages() const;
     // `__metadata__` of the first file (string values).
     const std::map<std::string, std::string>& metadata() const;
 
@@ -74,6 +79,45 @@ struct TensorToWrite {
 
 TensorToWrite tensor_from_floats(const std::string& name, const float* values, std::vector<int64_t> shape,
                                  DType dtype);
+// The values of a floating-point tensor (F32, F16, BF16) as fp32.
+std::vector<float> tensor_to_floats(const TensorToWrite& tensor);
+
+// Name, dtype and shape of a tensor to be written.
+struct TensorSpec {
+    std::string name;
+    DType dtype = DType::f32;
+    std::vector<int64_t> shape;
+    int64_t nbytes() const;
+};
+
+// A safetensors file whose tensors are known (name, dtype, shape) before their data: the header is
+// written at once, each tensor's bytes go to their place when they come, in any order, and commit()
+// checks that all came and publishes the file atomically (core/atomic_file.h). The bytes are those of
+// write_safetensors for the same tensors and metadata.
+class SafetensorsFileWriter {
+  public:
+    SafetensorsFileWriter(std::string path, std::vector<TensorSpec> specs,
+                          const std::map<std::string, std::string>& metadata = {});
+    ~SafetensorsFileWriter();  // an uncommitted file is removed
+    SafetensorsFileWriter(const SafetensorsFileWriter&) = delete;
+    SafetensorsFileWriter& operator=(const SafetensorsFileWriter&) = delete;
+
+    // Name, dtype, shape and size must match the tensor's spec; each tensor once.
+    void write(const TensorToWrite& tensor);
+    bool has(const std::string& name) const;  // listed in the header
+    bool complete() const { return count_ == specs_.size(); }
+    void commit();
+
+  private:
+    std::vector<TensorSpec> specs_;  // name order
+    std::vector<int64_t> offsets_;   // data offset of each spec
+    std::vector<char> written_;
+    size_t count_ = 0;
+    uint64_t data_start_ = 0;
+    std::unique_ptr<AtomicFileWriter> file_;
+    // Index of the spec named `name`, or -1.
+    int64_t find(const std::string& name) const;
+};
 
 // Writes atomically: temp file in the same directory, fsync, rename. Tensors are stored in name order,
 // data 8-byte aligned.

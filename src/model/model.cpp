@@ -120,6 +120,27 @@ void causal_attention(const ModelConfig& c, const float* q, int64_t T, const flo
     }
 }
 
+// Stands in for a decoder linear weight that a lazily loaded model has not read yet.
+class DeferredWeight final : public LinearKernel {
+  public:
+    DeferredWeight(std::string name, int64_t out, int64_t in) : name_(std::move(name)), out_(out), in_(in) {}
+    void forward(const float*, int64_t, float*) const override {
+        fail("{}: weight not loaded (its block is not materialized)", name_);
+    }
+    int64_t in_features() const override { return in_; }
+    int64_t out_features() const override { return out_; }
+    int64_t weight_bytes() const override { return 0; }
+    std::string format_name() const override { return "deferred"; }
+
+  private:
+    std::string name_;
+    int64_t out_, in_;
+};
+
+bool is_deferred(const Linear& l) {
+    return l.weight.empty() && dynamic_cast<const DeferredWeight*>(l.kernel.get()) != nullptr;
+}
+
 }  // namespace
 
 // ---- Linear / Norm -----------------------------------------------------------------------------------
@@ -281,6 +302,45 @@ Model Model::load(const ModelConfig& config, const SafetensorsReader& tensors, c
                                                      : load_llama_parts(config, tensors, source, tables);
     if (config.use_rope) model.rope_inv_freq_ = rope_inverse_frequencies(config);
     return model;
+}
+
+Model Model::load_lazy(const std::string& dir) {
+    const ModelConfig config = load_hf_config(dir);
+    auto tensors = std::make_shared<const SafetensorsReader>(SafetensorsReader::open(dir));
+    const LinearSource deferred = [&](const std::string& name, int64_t out, int64_t in, Linear& linear) {
+        const TensorInfo& t = tensors->tensor(name + ".weight");
+        PBS2P_CHECK(t.shape == (std::vector<int64_t>{out, in}) &&
+                        (t.dtype == DType::f32 || t.dtype == DType::f16 || t.dtype == DType::bf16),
+                    "{}: tensor '{}.weight' must be a floating-point [{} x {}] matrix", t.file, name, out,
+                    in);
+        linear.kernel = std::make_shared<DeferredWeight>(name, out, in);
+        return true;
+    };
+    Model model = load(config, *tensors, deferred);
+    tensors->drop_cached_pages();  // the embeddings and norms were copied out
+    model.lazy_tensors_ = std::move(tensors);
+    return model;
+}
+
+void Model::materialize_block(int l) {
+    if (!lazy_tensors_) return;
+    for (Linear* linear : block_linears(l)) {
+        if (!is_deferred(*linear)) continue;
+        linear->weight =
+            lazy_tensors_->load_matrix(linear->name + ".weight", linear->out_features, linear->in_features);
+        linear->kernel.reset();
+    }
+    lazy_tensors_->drop_cached_pages();
+}
+
+void Model::release_block(int l) {
+    if (!lazy_tensors_) return;
+    for (Linear* linear : block_linears(l)) {
+        if (linear->kernel && !is_deferred(*linear)) continue;  // a kernel of another kind stays
+        linear->weight = Matrix();
+        linear->kernel =
+            std::make_shared<DeferredWeight>(linear->name, linear->out_features, linear->in_features);
+    }
 }
 
 Model Model::load(const std::string& dir, const LinearSource& source) {
@@ -621,35 +681,52 @@ std::vector<Linear*> Model::all_linears() {
 
 namespace {
 
-// Every tensor of the model with its HF name, in no particular order.
+// Tensors with their HF names, in no particular order: fn(name, data, shape). Empty ones (weights held
+// by a kernel, absent norms) are skipped.
+template <typename Fn>
+void visit_matrix(const std::string& name, const Matrix& m, Fn&& fn) {
+    if (!m.empty()) fn(name, m.ptr(), std::vector<int64_t>{m.rows, m.cols});
+}
+
+template <typename Fn>
+void visit_vector(const std::string& name, const std::vector<float>& v, Fn&& fn) {
+    if (!v.empty()) fn(name, v.data(), std::vector<int64_t>{static_cast<int64_t>(v.size())});
+}
+
+template <typename Fn>
+void visit_linear(const Linear& l, Fn&& fn) {
+    if (!l.present()) return;
+    visit_matrix(l.name + ".weight", l.weight, fn);  // skipped when a kernel holds the weight
+    visit_vector(l.name + ".bias", l.bias, fn);
+}
+
+template <typename Fn>
+void visit_norm(const Norm& n, Fn&& fn) {
+    visit_vector(n.name + ".weight", n.weight, fn);
+    visit_vector(n.name + ".bias", n.bias, fn);
+}
+
+template <typename Fn>
+void for_each_block_tensor_of(const Block& b, Fn&& fn) {
+    visit_norm(b.attn_norm, fn);
+    visit_norm(b.mlp_norm, fn);
+    for (const Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) visit_linear(*l, fn);
+}
+
+template <typename Fn>
+void for_each_shared_tensor_of(const Model::Parts& p, Fn&& fn) {
+    visit_matrix(p.token_embedding.name, p.token_embedding.weight, fn);
+    visit_matrix(p.position_embedding.name, p.position_embedding.weight, fn);
+    visit_linear(p.project_in, fn);
+    visit_linear(p.project_out, fn);
+    if (p.has_final_norm) visit_norm(p.final_norm, fn);
+    visit_matrix(p.lm_head.name, p.lm_head.weight, fn);
+}
+
 template <typename Fn>
 void for_each_tensor(const Model::Parts& p, Fn&& fn) {
-    auto matrix = [&](const std::string& name, const Matrix& m) {
-        if (!m.empty()) fn(name, m.ptr(), std::vector<int64_t>{m.rows, m.cols});
-    };
-    auto vector = [&](const std::string& name, const std::vector<float>& v) {
-        if (!v.empty()) fn(name, v.data(), std::vector<int64_t>{static_cast<int64_t>(v.size())});
-    };
-    auto linear = [&](const Linear& l) {
-        if (!l.present()) return;
-        matrix(l.name + ".weight", l.weight);  // skipped when a kernel holds the weight
-        vector(l.name + ".bias", l.bias);
-    };
-    auto norm = [&](const Norm& n) {
-        vector(n.name + ".weight", n.weight);
-        vector(n.name + ".bias", n.bias);
-    };
-    matrix(p.token_embedding.name, p.token_embedding.weight);
-    matrix(p.position_embedding.name, p.position_embedding.weight);
-    linear(p.project_in);
-    linear(p.project_out);
-    for (const Block& b : p.blocks) {
-        norm(b.attn_norm);
-        norm(b.mlp_norm);
-        for (const Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) linear(*l);
-    }
-    if (p.has_final_norm) norm(p.final_norm);
-    matrix(p.lm_head.name, p.lm_head.weight);
+    for_each_shared_tensor_of(p, fn);
+    for (const Block& b : p.blocks) for_each_block_tensor_of(b, fn);
 }
 
 }  // namespace
@@ -678,6 +755,11 @@ void Model::save(const std::string& out_dir, const std::string& source_dir, DTyp
     std::map<std::string, std::string> meta = metadata;
     meta.emplace("format", "pt");
     write_safetensors((fs::path(out_dir) / "model.safetensors").string(), tensors, meta);
+    copy_model_side_files(source_dir, out_dir);
+}
+
+void copy_model_side_files(const std::string& source_dir, const std::string& out_dir) {
+    namespace fs = std::filesystem;
     const char* copied[] = {"config.json",         "generation_config.json", "tokenizer.model", "tokenizer.json",
                             "tokenizer_config.json", "special_tokens_map.json", "vocab.json",      "merges.txt"};
     for (const char* file : copied) {
@@ -685,6 +767,32 @@ void Model::save(const std::string& out_dir, const std::string& source_dir, DTyp
         if (!fs::exists(from)) continue;
         copy_file_atomically(from.string(), (fs::path(out_dir) / file).string());
     }
+}
+
+void Model::for_each_block_tensor(int l, const TensorVisitor& visit) const {
+    PBS2P_CHECK(l >= 0 && l < num_blocks(), "block {} out of range (model has {})", l, num_blocks());
+    for_each_block_tensor_of(parts_.blocks[static_cast<size_t>(l)], visit);
+}
+
+void Model::for_each_shared_tensor(const TensorVisitor& visit) const {
+    for_each_shared_tensor_of(parts_, visit);
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> Model::block_tensor_shapes(int l) const {
+    PBS2P_CHECK(l >= 0 && l < num_blocks(), "block {} out of range (model has {})", l, num_blocks());
+    const Block& b = parts_.blocks[static_cast<size_t>(l)];
+    std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+    const auto add = [&out](const std::string& name, const float*, const std::vector<int64_t>& shape) {
+        out.emplace_back(name, shape);
+    };
+    visit_norm(b.attn_norm, add);
+    visit_norm(b.mlp_norm, add);
+    for (const Linear* linear : block_linears(l)) {
+        out.emplace_back(linear->name + ".weight",
+                         std::vector<int64_t>{linear->out_features, linear->in_features});
+        visit_vector(linear->name + ".bias", linear->bias, add);
+    }
+    return out;
 }
 
 int64_t Model::weight_bytes() const {

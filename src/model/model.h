@@ -114,6 +114,16 @@ public:
     static Model load(const std::string& dir, const LinearSource& source = {});
     static Model load(const ModelConfig& config, const SafetensorsReader& tensors,
                       const LinearSource& source = {}, const TableSource& tables = {});
+    // Loads everything but the decoder blocks' linear weights, which stay in the (mmapped) checkpoint
+    // until materialize_block reads them: a model larger than memory can be worked on one block at a
+    // time (the compressor). Shapes are checked here; forward through a block that is not resident fails.
+    static Model load_lazy(const std::string& dir);
+
+    // Lazily loaded models: reads block l's linear weights in fp32 (no-op when resident or when the model
+    // was loaded normally), and frees them again. A released block reads the file again when materialized.
+    void materialize_block(int l);
+    void release_block(int l);
+    bool is_lazy() const { return lazy_tensors_ != nullptr; }
 
     const ModelConfig& config() const { return config_; }
     int num_blocks() const { return static_cast<int>(parts_.blocks.size()); }
@@ -140,6 +150,15 @@ public:
     Matrix forward(const std::vector<int32_t>& tokens, KvCache& cache) const;
     // Hidden states after the last block (before the final norm) for one sequence continuing `cache`.
     Matrix forward_hidden(const std::vector<int32_t>& tokens, KvCache* cache) const;
+
+    // Every tensor as save() writes it, under its Hugging Face name: those of block l, or those outside
+    // the blocks (embeddings, final norm, LM head). Weights held by a kernel are skipped.
+    using TensorVisitor =
+        std::function<void(const std::string& name, const float* data, const std::vector<int64_t>& shape)>;
+    void for_each_block_tensor(int l, const TensorVisitor& visit) const;
+    void for_each_shared_tensor(const TensorVisitor& visit) const;
+    // Names and shapes of block l's tensors as save() writes them, resident or not.
+    std::vector<std::pair<std::string, std::vector<int64_t>>> block_tensor_shapes(int l) const;
 
     // Writes config.json (copied), model.safetensors (current weights in `dtype`), and copies tokenizer
     // and generation config files from `source_dir`.
@@ -183,6 +202,7 @@ private:
   ModelConfig config_;
   Parts parts_;
   std::vector<float> rope_inv_freq_;
+  std::shared_ptr<const SafetensorsReader> lazy_tensors_;  // lazily loaded models: the checkpoint
 };
 
 // Family loaders: fill Model::Parts from a checkpoint. Every decoder linear goes through `source` first.
@@ -198,6 +218,9 @@ Norm load_norm(const SafetensorsReader& tensors, const std::string& name, NormKi
                bool affine);
 Embedding load_embedding(const SafetensorsReader& tensors, const std::string& name, int64_t rows,
                          int64_t cols, const TableSource& tables);
+
+// Copies config.json, the tokenizer files and generation_config.json (those present) between model folders.
+void copy_model_side_files(const std::string& source_dir, const std::string& out_dir);
 
 // Rotary inverse frequencies for the config (HF convention, with llama3/linear scaling).
 std::vector<float> rope_inverse_frequencies(const ModelConfig& config);

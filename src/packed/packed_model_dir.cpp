@@ -1,5 +1,6 @@
 #include "packed/packed_model_dir.h"
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -85,6 +86,34 @@ PackSummary summarize_packed_file(const std::string& path) {
     return s;
 }
 
+PackSummary write_packed_model(const std::string& path, const std::map<std::string, PackedLayer>& layers,
+                               std::vector<TensorToWrite> others, const TableTypes& types,
+                               const std::string& what) {
+    bool tied = true;
+    for (const TensorToWrite& t : others) tied = tied && !is_lm_head_tensor(t.name);
+    std::vector<TensorToWrite> kept;
+    std::map<std::string, WeightTable> tables;
+    for (TensorToWrite& t : others) {
+        const bool embedding = is_token_embedding_tensor(t.name), head = is_lm_head_tensor(t.name);
+        if ((!embedding && !head) || t.shape.size() != 2) {
+            kept.push_back(std::move(t));
+            continue;
+        }
+        const TableType type = head   ? types.head
+                               : tied ? more_precise(types.embedding, types.head)
+                                      : types.embedding;
+        const std::vector<float> w = tensor_to_floats(t);
+        for (size_t i = 0; i < w.size(); ++i)
+            PBS2P_CHECK(std::isfinite(w[i]), "{}: tensor '{}' holds non-finite value {} at index {}", what,
+                        t.name, w[i], i);
+        tables.emplace(t.name, encode_table(w.data(), t.shape[0], t.shape[1], type,
+                                            fmt::format("{}: '{}'", what, t.name)));
+        t.bytes = {};
+    }
+    write_packed_file(path, layers, std::move(kept), {}, tables);
+    return summarize_packed_file(path);
+}
+
 PackSummary pack_model_dir(const std::string& in_dir, const std::string& out_dir, const TableTypes& types) {
     const fs::path in(in_dir), out(out_dir);
     const auto layouts = read_layouts((in / kLayoutsFileName).string());
@@ -95,32 +124,16 @@ PackSummary pack_model_dir(const std::string& in_dir, const std::string& out_dir
         replaced.insert(name + ".weight");
     }
     std::vector<TensorToWrite> others;
-    std::map<std::string, WeightTable> tables;
     if (has_model_tensors(in)) {
         const SafetensorsReader model = SafetensorsReader::open(in_dir);
-        bool tied = true;
-        for (const std::string& name : model.names()) tied = tied && !is_lm_head_tensor(name);
-        for (const std::string& name : model.names()) {
-            if (replaced.count(name)) continue;
-            const TensorInfo& t = model.tensor(name);
-            const bool embedding = is_token_embedding_tensor(name), head = is_lm_head_tensor(name);
-            if ((!embedding && !head) || t.shape.size() != 2) {
-                others.push_back(copy_tensor(t));
-                continue;
-            }
-            const TableType type = head   ? types.head
-                                   : tied ? more_precise(types.embedding, types.head)
-                                          : types.embedding;
-            const Matrix w = model.load_matrix(name, t.shape[0], t.shape[1]);
-            tables.emplace(
-                name, encode_table(w.ptr(), w.rows, w.cols, type, fmt::format("{}: '{}'", in_dir, name)));
-        }
+        for (const std::string& name : model.names())
+            if (!replaced.count(name)) others.push_back(copy_tensor(model.tensor(name)));
     }
     fs::create_directories(out);
     const fs::path file = out / kPackedModelFileName;
-    write_packed_file(file.string(), layers, std::move(others), {}, tables);
+    PackSummary summary = write_packed_model(file.string(), layers, std::move(others), types, in_dir);
     copy_side_files(in, out);
-    return summarize_packed_file(file.string());
+    return summary;
 }
 
 void unpack_model_dir(const std::string& packed_path, const std::string& out_dir, bool dequantize) {

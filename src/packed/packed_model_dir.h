@@ -2,9 +2,12 @@
 // packed model file.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "io/safetensors.h"
+#include "packed/packed_layer.h"
 #include "packed/weight_table.h"
 
 namespace pbs2p {
@@ -45,6 +48,13 @@ PackSummary summarize_packed_file(const std::string& path);
 // Name rule for the tables: "*embed_tokens.weight" is the token embedding, "lm_head.weight" the head.
 bool is_token_embedding_tensor(const std::string& name);
 bool is_lm_head_tensor(const std::string& name);
+
+// Writes the packed model file `path` from encoded layers and the model's other tensors as stored
+// (embedding and LM head among them are encoded as `types`, the rest kept as they are); `what` names the
+// source in errors. Returns the file's accounting.
+PackSummary write_packed_model(const std::string& path, const std::map<std::string, PackedLayer>& layers,
+                               std::vector<TensorToWrite> others, const TableTypes& types,
+                               const std::string& what);
 
 // in_dir holds layouts.safetensors and optionally the model's safetensors (tensors "<layer>.weight" of
 // packed layers are dropped, the token embedding and LM head encoded as `types`, the others stored as

@@ -1,8 +1,8 @@
 // `pbs2p compress MODEL --method M --nm N:M --calib FILE -o OUT`: compresses every decoder linear layer
-// and writes OUT/ in Hugging Face layout (dequantized weights), the packed form for binary N:M methods,
-// and report.json. Completed blocks are checkpointed in OUT/.checkpoint: rerunning the same command
-// after a crash or Ctrl-C resumes and gives byte-identical files. OUT/.lock keeps a second run out; outputs
-// are written to OUT/.staging and renamed into place only once all of them are complete.
+// and writes OUT/ in Hugging Face layout (dequantized weights, --dequantized), the packed form for binary
+// N:M methods, and report.json. Completed blocks are checkpointed in OUT/.checkpoint: rerunning the same
+// command after a crash or Ctrl-C resumes and gives byte-identical files. OUT/.lock keeps a second run out;
+// outputs are written to OUT/.staging and renamed into place only once all of them are complete.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -12,6 +12,7 @@
 
 #include "compress/distributed.h"
 #include "compress/driver.h"
+#include "core/error.h"
 #include "core/interrupt.h"
 #include "core/log.h"
 #include "tools/command.h"
@@ -27,10 +28,37 @@ namespace fs = std::filesystem;
 struct CompressCommand {
     CommonOptions common;
     CompressJob job;
+    std::string max_shard_size = "5GB";
 };
 
-int run(CompressJob& job, const CommonOptions& common) {
+// "5GB", "200MB", "1.5GiB", "4096": bytes (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
+int64_t parse_byte_size(const std::string& text) {
+    static const std::vector<std::pair<std::string, double>> units = {
+        {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"KB", 1e3}, {"MB", 1e6},
+        {"GB", 1e9},     {"B", 1.0}};
+    double scale = 1.0;
+    std::string number = text;
+    for (const auto& [unit, factor] : units)
+        if (number.size() > unit.size() && number.ends_with(unit)) {
+            number.resize(number.size() - unit.size());
+            scale = factor;
+            break;
+        }
+    size_t used = 0;
+    double value = -1.0;
+    try {
+        value = std::stod(number, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    PBS2P_CHECK(used == number.size() && value * scale >= 1.0 && value * scale < 9e18,
+                "--max-shard-size '{}': expected a size such as 5GB, 500MB or 1048576", text);
+    return static_cast<int64_t>(value * scale);
+}
+
+int run(CompressJob& job, const CommonOptions& common, const std::string& max_shard_size) {
     apply_common_options(common);
+    job.max_shard_bytes = parse_byte_size(max_shard_size);
     finalize_compress_options(job.compress);
     // Under mpirun every rank runs this; the root alone prints, logs and writes OUT.
     const std::unique_ptr<Communicator> world = make_world_communicator();
@@ -92,7 +120,12 @@ CommandRegistrar registrar{
              ->required()
              ->check(CLI::ExistingDirectory);
          app.add_option("-o,--output", job.out_dir, "Output directory")->required();
-         app.add_option("--dtype", job.dtype, "dtype of the dequantized weights written: f32 | f16 | bf16")
+         app.add_option("--dequantized,--dtype", job.dtype, kDequantizedHelp)
+             ->check(CLI::IsMember({"none", "bf16", "f16", "f32"}))
+             ->capture_default_str();
+         app.add_option("--max-shard-size", cmd->max_shard_size,
+                        "Largest file of the dequantized weights; a larger model is written as shards with "
+                        "model.safetensors.index.json")
              ->capture_default_str();
          app.add_flag("--no-resume", job.no_resume, "Ignore a checkpoint left by an interrupted run");
          app.add_option("--stop-after-blocks", job.compress.driver.stop_after_blocks,
@@ -101,7 +134,7 @@ CommandRegistrar registrar{
          add_compress_options(app, job.compress, true);
          add_table_type_options(app, job.tables);
          add_common_options(app, cmd->common);
-         return std::function<int()>([cmd] { return run(cmd->job, cmd->common); });
+         return std::function<int()>([cmd] { return run(cmd->job, cmd->common, cmd->max_shard_size); });
      }}};
 
 }  // namespace

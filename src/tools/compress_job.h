@@ -1,6 +1,9 @@
 // What `pbs2p compress` runs, shared by the CLI and the Python module: calibration windows from the
 // text, the calibration driver with its checkpoint in OUT/.checkpoint (a rerun resumes), the dequantized
-// model, the packed file for binary N:M methods and report.json.
+// model, the packed file for binary N:M methods and report.json. The model is loaded lazily and worked on
+// one block at a time: each block's weights are read just before it is compressed, its dequantized
+// weights written (block by block, sharded when large) and its layouts kept in packed form once it is
+// done, so memory grows with one block, not with depth.
 #pragma once
 
 #include <cstdint>
@@ -18,13 +21,18 @@ struct CompressJob {
     CompressCliOptions compress;  // already finalized (finalize_compress_options)
     std::string model_dir;
     std::string out_dir;
-    std::string dtype = "f32";  // of the dequantized weights written: f32 | f16 | bf16
+    // Dequantized weights written: f32 | f16 | bf16, or none (only the packed file; binary methods only).
+    std::string dtype = "f32";
+    int64_t max_shard_bytes = 5'000'000'000;  // largest file of the dequantized weights
     bool no_resume = false;     // ignore a checkpoint left by an interrupted run
     bool show_progress = true;  // a start line and a progress bar on stderr
     TableTypeOptions tables;    // precision of the packed file's embedding and LM head
     // The ranks of a distributed run (nullptr = this process alone); only the root writes OUT.
     Communicator* communicator = nullptr;
 };
+
+// The dequantized forms `dtype` accepts, with what each costs (for --help).
+extern const char* const kDequantizedHelp;
 
 // Called after each compressed layer: (layers done, layers total, short status of the layer just done).
 using CompressJobProgress = std::function<void(int64_t done, int64_t total, const std::string& status)>;

@@ -110,7 +110,7 @@ TEST(Distributed, LauncherSizeComesFromTheEnvironment) {
 // The coarse stage's cosine, summed per calibration slice and then over the slices, is the mean over
 // every row of the whole calibration set.
 TEST(Distributed, SlicedBlockCosineIsTheMeanOverAllRows) {
-    const Model model = Model::load(std::string(PBS2P_SOURCE_DIR) + "/tests/model/golden/llama_gqa");
+    Model model = Model::load(std::string(PBS2P_SOURCE_DIR) + "/tests/model/golden/llama_gqa");
     Rng rng(5);
     std::vector<int32_t> stream(4000);
     for (auto& t : stream)

@@ -6,6 +6,7 @@
 
 #include "compress/driver.h"
 #include "core/rng.h"
+#include "io/safetensors.h"
 
 namespace pbs2p {
 namespace {
@@ -87,6 +88,17 @@ TEST(Driver, Pbs2pCompressesEveryLayerToExactNm) {
     }
 }
 
+// A fresh checkpoint folder in `options`, which stop after the first block.
+fs::path interrupting_checkpoint(DriverOptions& options, const std::string& name) {
+    fs::path checkpoint = fs::temp_directory_path() / ("pbs2p-test-driver-" + name);
+    fs::remove_all(checkpoint);
+    fs::create_directories(checkpoint);
+    options.checkpoint_dir = checkpoint.string();
+    options.fingerprint = name;
+    options.stop_after_blocks = 1;
+    return checkpoint;
+}
+
 TEST(Driver, ResumedRunIsIdenticalToUninterruptedRun) {
     const std::string dir = golden_model("llama_gqa");
     Model reference = Model::load(dir);
@@ -94,12 +106,7 @@ TEST(Driver, ResumedRunIsIdenticalToUninterruptedRun) {
     DriverOptions options = pbs2p_options();
     compress_model(reference, calibration, options);
 
-    fs::path checkpoint = fs::temp_directory_path() / "pbs2p-test-driver-resume";
-    fs::remove_all(checkpoint);
-    fs::create_directories(checkpoint);
-    options.checkpoint_dir = checkpoint.string();
-    options.fingerprint = "test";
-    options.stop_after_blocks = 1;
+    const fs::path checkpoint = interrupting_checkpoint(options, "resume");
     Model interrupted = Model::load(dir);
     EXPECT_THROW(compress_model(interrupted, calibration, options), CompressionInterrupted);
 
@@ -114,6 +121,71 @@ TEST(Driver, ResumedRunIsIdenticalToUninterruptedRun) {
     Model fresh = Model::load(dir);
     EXPECT_EQ(compress_model(fresh, calibration, options).resumed_blocks, 0);
     EXPECT_EQ(all_weights(fresh), all_weights(reference));
+    fs::remove_all(checkpoint);
+}
+
+void expect_same_layouts(const std::map<std::string, BinaryLayout>& a,
+                         const std::map<std::string, BinaryLayout>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [name, layout] : a) {
+        ASSERT_TRUE(b.count(name)) << name;
+        const BinaryLayout& other = b.at(name);
+        EXPECT_TRUE(layout.keep == other.keep && layout.sign == other.sign && layout.alpha == other.alpha &&
+                    layout.mu == other.mu && layout.n_keep == other.n_keep && layout.code == other.code)
+            << name;
+    }
+}
+
+// A lazily loaded model gives the weights and layouts of a loaded one; block_done sees every block
+// resident and in order, also the restored ones; a binary method's checkpoint stores layouts, not fp32
+// weights, and the resumed run re-derives the same weights from them; afterwards no block is resident.
+TEST(Driver, LazyModelBlockByBlockWithCompactCheckpoint) {
+    const std::string dir = golden_model("llama_gqa");
+    Model reference = Model::load(dir);
+    CalibrationSet calibration = random_calibration(reference, 4, 32, 3);
+    DriverOptions options = pbs2p_options();
+    std::map<std::string, BinaryLayout> reference_layouts;
+    compress_model(reference, calibration, options, &reference_layouts);
+
+    const fs::path checkpoint = interrupting_checkpoint(options, "lazy");
+    Model interrupted = Model::load_lazy(dir);
+    EXPECT_THROW(compress_model(interrupted, calibration, options), CompressionInterrupted);
+    const SafetensorsReader block0 =
+        SafetensorsReader::open((checkpoint / "block-0000.safetensors").string());
+    for (const std::string& name : block0.names())
+        EXPECT_FALSE(name.ends_with(".weight")) << name << ": the layout determines it";
+
+    options.stop_after_blocks = -1;
+    Model resumed = Model::load_lazy(dir);
+    std::vector<int> done;
+    std::vector<bool> restored;
+    std::vector<float> weights;
+    DriverHooks hooks;
+    hooks.block_done = [&](int l, std::map<std::string, BinaryLayout>& layouts) {
+        done.push_back(l);
+        for (Linear* linear : resumed.block_linears(l)) {
+            EXPECT_TRUE(layouts.count(linear->name)) << linear->name;
+            weights.insert(weights.end(), linear->weight.data.begin(), linear->weight.data.end());
+        }
+    };
+    hooks.block_finished = [&](int, const BlockTimes&, bool was_restored) {
+        restored.push_back(was_restored);
+    };
+    std::map<std::string, BinaryLayout> layouts;
+    const CompressionReport report = compress_model(resumed, calibration, options, &layouts, {}, hooks);
+    EXPECT_EQ(report.resumed_blocks, 1);
+    EXPECT_EQ(done, (std::vector<int>{0, 1}));
+    EXPECT_EQ(restored, (std::vector<bool>{true, false}));
+    EXPECT_EQ(weights, all_weights(reference));
+    expect_same_layouts(layouts, reference_layouts);
+    ASSERT_EQ(report.block_times.size(), 2u);
+    EXPECT_GT(report.block_times[1][BlockPhase::solve], 0.0);
+    try {
+        resumed.forward({1, 2, 3});
+        ADD_FAILURE() << "the blocks should be released after block_done";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("not materialized"), std::string::npos) << e.what();
+    }
     fs::remove_all(checkpoint);
 }
 

@@ -163,6 +163,62 @@ TEST(Safetensors, OverwritesAtomicallyAndRejectsBadInput) {
     EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
 }
 
+// Tensors written in any order through SafetensorsFileWriter give the bytes write_safetensors gives; a
+// file missing a tensor is never published.
+TEST(Safetensors, FileWriterTakesTensorsInAnyOrder) {
+    ScratchDir dir;
+    const std::vector<float> x = ramp(12), y = ramp(5, -2.0f);
+    const TensorToWrite a = tensor_from_floats("a", x.data(), {3, 4}, DType::bf16);
+    const TensorToWrite b = tensor_from_floats("b.weight", y.data(), {5}, DType::f32);
+    const TensorToWrite c = tensor_from_floats("c", x.data(), {12}, DType::f16);
+    const std::map<std::string, std::string> meta = {{"format", "pt"}};
+    write_safetensors(dir.file("whole.safetensors"), {a, b, c}, meta);
+    const std::vector<TensorSpec> specs = {
+        {"c", DType::f16, {12}}, {"a", DType::bf16, {3, 4}}, {"b.weight", DType::f32, {5}}};
+    {
+        SafetensorsFileWriter w(dir.file("parts.safetensors"), specs, meta);
+        EXPECT_TRUE(w.has("b.weight") && !w.has("b"));
+        w.write(c);
+        w.write(a);
+        EXPECT_FALSE(w.complete());
+        w.write(b);
+        EXPECT_TRUE(w.complete());
+        w.commit();
+    }
+    EXPECT_EQ(read_bytes(dir.file("parts.safetensors")), read_bytes(dir.file("whole.safetensors")));
+
+    const std::string partial = dir.file("partial.safetensors");
+    {
+        SafetensorsFileWriter w(partial, specs, meta);
+        w.write(a);
+        expect_error_mentioning([&] { w.write(a); }, {partial, "'a'", "twice"});
+        TensorToWrite unknown = b;
+        unknown.name = "zz";
+        expect_error_mentioning([&] { w.write(unknown); }, {partial, "'zz'", "not in"});
+        expect_error_mentioning([&] { w.write(tensor_from_floats("c", x.data(), {12}, DType::f32)); },
+                                {partial, "'c'", "F32"});
+        expect_error_mentioning([&] { w.commit(); }, {partial, "never written"});
+    }
+    EXPECT_FALSE(fs::exists(partial));
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 2);
+}
+
+// tensor_to_floats reads what tensor_from_floats stored; a reader's pages handed back read again.
+TEST(Safetensors, FloatsBackAndDroppedPages) {
+    ScratchDir dir;
+    const std::vector<float> v = ramp(4096, 0.013f);
+    for (DType dtype : {DType::f32, DType::f16, DType::bf16}) {
+        const std::vector<float> back = tensor_to_floats(tensor_from_floats("t", v.data(), {64, 64}, dtype));
+        for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(back[i], stored_value(v[i], dtype)) << i;
+    }
+    write_safetensors(dir.file("m.safetensors"), {tensor_from_floats("t", v.data(), {64, 64}, DType::bf16)});
+    const SafetensorsReader reader = SafetensorsReader::open(dir.file("m.safetensors"));
+    const Matrix before = reader.load_matrix("t", 64, 64);
+    reader.drop_cached_pages();
+    const Matrix after = reader.load_matrix("t", 64, 64);
+    EXPECT_EQ(before.data, after.data);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Sharded checkpoints
 

@@ -33,8 +33,9 @@ CliRun run_mpi(int ranks, const std::vector<std::string>& args) {
 // report.json without what differs from run to run (times, memory) or by rank count (traffic).
 nlohmann::json comparable_report(const fs::path& out) {
     nlohmann::json report = nlohmann::json::parse(read_file(out / "report.json"));
-    for (const char* key : {"compress_seconds", "wall_seconds", "peak_rss_bytes", "phase_seconds", "ranks",
-                            "rank_usage", "block_bytes_communicated", "resumed_blocks"})
+    for (const char* key :
+         {"compress_seconds", "wall_seconds", "peak_rss_bytes", "phase_seconds", "block_seconds",
+          "block_memory", "ranks", "rank_usage", "block_bytes_communicated", "resumed_blocks"})
         report.erase(key);
     for (auto& layer : report.at("layers")) layer.at("stats").erase("seconds");
     return report;
@@ -98,6 +99,30 @@ TEST(MpiCompress, ThreeRanksWriteTheBytesOfOneProcessForGptq) {
     expect_no_crash(three);
     expect_same_outputs(tmp / "one", tmp / "three");
     EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "three" / "report.json")).at("rank_usage").size(), 3u);
+}
+
+// The root alone writes the block-by-block outputs: bf16 shards with their index, or the packed file only.
+TEST(MpiCompress, TwoRanksWriteShardsAndPackedOnlyOutputsOfOneProcess) {
+    TempDir tmp;
+    const fs::path model = copy_golden("llama_gqa", tmp / "model");
+    const std::vector<std::vector<std::string>> outputs = {
+        {"--dequantized", "bf16", "--max-shard-size", "16KB"}, {"--dequantized", "none"}};
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        const std::string name = std::to_string(i);
+        std::vector<std::string> one_args = compress_args(model, tmp / ("one" + name));
+        std::vector<std::string> two_args = compress_args(model, tmp / ("two" + name));
+        one_args.insert(one_args.end(), outputs[i].begin(), outputs[i].end());
+        two_args.insert(two_args.end(), outputs[i].begin(), outputs[i].end());
+        const CliRun one = run_cli(one_args);
+        ASSERT_EQ(one.exit_code, 0) << one.describe();
+        const CliRun two = run_mpi(2, two_args);
+        ASSERT_EQ(two.exit_code, 0) << two.describe();
+        expect_no_crash(two);
+        expect_same_outputs(tmp / ("one" + name), tmp / ("two" + name));
+    }
+    EXPECT_TRUE(fs::exists(tmp / "two0" / "model.safetensors.index.json"));
+    EXPECT_FALSE(fs::exists(tmp / "two1" / "model.safetensors"));
+    EXPECT_TRUE(fs::exists(tmp / "two1" / "model.packed.safetensors"));
 }
 
 TEST(MpiCompress, InterruptedTwoRankRunResumesToTheSameBytes) {

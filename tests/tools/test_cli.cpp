@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 
+#include "core/half.h"
 #include "eval/perplexity.h"
 #include "io/safetensors.h"
 #include "io/test_tokenizer_util.h"
@@ -452,6 +453,69 @@ TEST(CliCompress, InterruptedRunResumesToIdenticalFiles) {
     EXPECT_EQ(report.at("resumed_blocks"), 1);
 }
 
+// --dequantized: none writes the packed file alone, bf16 (here through its alias --dtype) sharded by
+// --max-shard-size gives the default f32 weights rounded to bf16; all share one packed file.
+TEST(CliCompress, DequantizedFormsAndShards) {
+    TempDir tmp;
+    const fs::path model_dir = copy_golden("llama_gqa", tmp / "m");
+    const fs::path f32 = tmp / "f32", none = tmp / "none", bf16 = tmp / "bf16";
+    ASSERT_EQ(run_cli(compress_args(model_dir.string(), "pbs2p", f32)).exit_code, 0);
+
+    std::vector<std::string> args = compress_args(model_dir.string(), "pbs2p", none);
+    args.insert(args.end(), {"--dequantized", "none"});
+    const CliRun r = run_cli(args);
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    std::set<std::string> files;
+    for (const auto& entry : fs::directory_iterator(none)) files.insert(entry.path().filename().string());
+    EXPECT_EQ(files, (std::set<std::string>{"config.json", "model.packed.safetensors", "report.json",
+                                            "tokenizer.model", ".lock"}));
+    EXPECT_EQ(read_file(none / "model.packed.safetensors"), read_file(f32 / "model.packed.safetensors"));
+    const auto config = nlohmann::json::parse(read_file(none / "config.json"));
+    EXPECT_TRUE(
+        contains(config.at("quantization_config").at("weights").get<std::string>(), "packed file only"));
+
+    args = compress_args(model_dir.string(), "pbs2p", bf16);
+    args.insert(args.end(), {"--dtype", "bf16", "--max-shard-size", "16KB"});
+    ASSERT_EQ(run_cli(args).exit_code, 0);
+    const auto report = nlohmann::json::parse(read_file(bf16 / "report.json"));
+    const auto shards = report.at("dequantized_files").get<std::vector<std::string>>();
+    ASSERT_GE(shards.size(), 3u) << "two shards and the index";
+    EXPECT_EQ(shards.back(), "model.safetensors.index.json");
+    EXPECT_FALSE(fs::exists(bf16 / "model.safetensors"));
+    for (const std::string& shard : shards) EXPECT_TRUE(fs::exists(bf16 / shard)) << shard;
+    const SafetensorsReader full = SafetensorsReader::open(f32.string());
+    const SafetensorsReader sharded = SafetensorsReader::open(bf16.string());
+    ASSERT_EQ(sharded.names(), full.names());
+    const auto values = [](const SafetensorsReader& r, const std::string& name) {
+        const TensorInfo& t = r.tensor(name);
+        if (t.shape.size() == 1) return r.load_vector(name, t.shape[0]);
+        const Matrix m = r.load_matrix(name, t.shape[0], t.shape[1]);
+        return std::vector<float>(m.data.begin(), m.data.end());
+    };
+    for (const std::string& name : full.names()) {
+        const std::vector<float> a = values(full, name), b = values(sharded, name);
+        EXPECT_EQ(sharded.tensor(name).dtype, DType::bf16) << name;
+        ASSERT_EQ(a.size(), b.size()) << name;
+        for (size_t i = 0; i < a.size(); ++i)
+            ASSERT_EQ(b[i], bf16_to_f32(f32_to_bf16(a[i]))) << name << " [" << i << "]";
+    }
+    EXPECT_GT(report.at("dequantized_bytes").get<int64_t>(), 0);
+    const auto& times = report.at("block_seconds");
+    ASSERT_EQ(times.size(), 2u);
+    for (const char* phase : {"load", "forward", "hessian", "solve", "forward_compressed", "write", "total"})
+        EXPECT_GE(times[0].at(phase).get<double>(), 0.0) << phase;
+    EXPECT_GT(times[1].at("solve").get<double>(), 0.0);
+}
+
+// A method without a packed form and --dequantized none: one line, before any calibration work.
+TEST(CliCompress, DequantizedNoneNeedsAPackedForm) {
+    TempDir tmp;
+    const fs::path model_dir = copy_golden("llama_gqa", tmp / "m");
+    std::vector<std::string> args = compress_args(model_dir.string(), "sparsegpt", tmp / "out");
+    args.insert(args.end(), {"--dequantized", "none"});
+    expect_clean_error(run_cli(args), {"--dequantized none", "sparsegpt", "no packed form"});
+    EXPECT_FALSE(fs::exists(tmp / "out" / ".checkpoint"));
+}
 
 }  // namespace
 }  // namespace pbs2p
