@@ -535,7 +535,7 @@ std::string results_markdown(const std::vector<ModelResults>& models, const std:
     auto plots_for = [&](const std::string& model) {
         std::string out;
         for (const std::string& p : plots)
-            if (p.find(slug(model)) != std::string::npos) out += fmt::format("![{}]({}/{})\n\n", p, plot_prefix, p);
+            if (p.find("_" + slug(model) + ".") != std::string::npos) out += fmt::format("![{}]({}/{})\n\n", p, plot_prefix, p);
         return out;
     };
     for (const ModelResults& m : models) {

@@ -144,5 +144,23 @@ TEST(ResultsMarkdown, ZeroShotTableHasOneColumnPairPerTaskAndSurvivesJson) {
     EXPECT_EQ(results_markdown({fixture()}, {}, "plots", "x").find("Zero-shot accuracy"), std::string::npos);
 }
 
+TEST(ResultsMarkdown, EachModelShowsItsOwnPlotsOnly) {
+    // "ref-llama" is a prefix of "ref-llama-deep": each plot belongs to the model its name ends with.
+    ModelResults a = fixture(), b = fixture();
+    a.model_name = "ref-llama";
+    b.model_name = "ref-llama-deep";
+    const std::string md =
+        results_markdown({a, b}, {"cfs_ref-llama.png", "cfs_ref-llama-deep.png"}, "plots", "pbs2p experiment");
+    auto count = [&md](const std::string& s) {
+        size_t n = 0;
+        for (size_t at = md.find(s); at != std::string::npos; at = md.find(s, at + 1)) ++n;
+        return n;
+    };
+    EXPECT_EQ(count("(plots/cfs_ref-llama.png)"), 1u) << md;
+    EXPECT_EQ(count("(plots/cfs_ref-llama-deep.png)"), 1u) << md;
+    EXPECT_LT(md.find("(plots/cfs_ref-llama.png)"), md.find("## ref-llama-deep"));
+    EXPECT_GT(md.find("(plots/cfs_ref-llama-deep.png)"), md.find("## ref-llama-deep"));
+}
+
 }  // namespace
 }  // namespace pbs2p
