@@ -555,6 +555,14 @@ CompressOptions layer_options_for(const DriverOptions& options, const std::strin
     return o;
 }
 
+std::vector<LayerShape> decoder_layer_shapes(const Model& model) {
+    std::vector<LayerShape> shapes;
+    for (int l = 0; l < model.num_blocks(); ++l)
+        for (const Linear* linear : model.block_linears(l))
+            shapes.push_back({linear->name, linear->out_features, linear->in_features});
+    return shapes;
+}
+
 nlohmann::json compress_options_to_json(const DriverOptions& o) {
     nlohmann::json out = nlohmann::json::object();
     for_each_driver_option(o, [&out](const char* name, const auto& field) { out[name] = field; });

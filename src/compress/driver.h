@@ -148,6 +148,8 @@ CompressionReport compress_model(Model& model, const CalibrationSet& calibration
 
 // The options of one layer: `layer` with the code and scale group of its tensor type applied.
 CompressOptions layer_options_for(const DriverOptions& options, const std::string& layer_name);
+// Name and shape of every decoder linear layer, in block and forward order (what a code allocation spans).
+std::vector<LayerShape> decoder_layer_shapes(const Model& model);
 
 // Every option that determines the result (for_each_driver_option and the recipe), for reports and
 // checkpoint fingerprints.

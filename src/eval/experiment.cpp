@@ -227,12 +227,7 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
     auto score_zeroshot = [&](const Model& model, ExperimentResult& result) {
         for (const auto& [name, items] : tasks) {
             const ZeroShotResult z = evaluate_zeroshot(model, *tokenizer, items, zeroshot_options);
-            result.zeroshot[name] = {{"items", z.items},
-                                     {"acc", z.acc},
-                                     {"acc_stderr", z.acc_stderr},
-                                     {"acc_norm", z.acc_norm},
-                                     {"acc_norm_stderr", z.acc_norm_stderr},
-                                     {"chance", z.chance}};
+            result.zeroshot[name] = zeroshot_result_json(z);
         }
     };
 
@@ -253,14 +248,9 @@ std::vector<ExperimentResult> run_experiments(const ExperimentSettings& settings
             if (run.options.layer.method == "rtn") windows = 1;  // needs no calibration
             const int seeds = run.compared ? std::max(1, settings.seeds) : 1;
             DriverOptions options = run.options;
-            if (run.bits_budget > 0) {
-                std::vector<LayerShape> shapes;
-                for (int l = 0; l < fp.num_blocks(); ++l)
-                    for (const Linear* linear : fp.block_linears(l))
-                        shapes.push_back({linear->name, linear->out_features, linear->in_features});
-                options.code_by_type = allocate_codes(shapes, parse_ladder(kDefaultLadder),
+            if (run.bits_budget > 0)
+                options.code_by_type = allocate_codes(decoder_layer_shapes(fp), parse_ladder(kDefaultLadder),
                                                       parse_priority(kDefaultPriority), run.bits_budget);
-            }
             for (int k = 0; k < seeds; ++k) {
                 Model model = Model::load(settings.model_dir);
                 const CalibrationSet calibration = sample_calibration(calib_stream, windows, calib_seq,

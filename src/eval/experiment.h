@@ -62,7 +62,7 @@ struct ExperimentResult {
     double stored_bits = -1;   // measured: bytes of the packed form built from the layouts; -1 = none
     double compress_seconds = 0;
     int64_t peak_rss_bytes = 0;
-    // Per zero-shot task (file stem): {items, acc, acc_stderr, acc_norm, acc_norm_stderr, chance}.
+    // Per zero-shot task (file stem): zeroshot_result_json of its result.
     std::map<std::string, nlohmann::json> zeroshot;
     nlohmann::json report;        // the driver's report (per-layer errors, block importance, N per block)
 

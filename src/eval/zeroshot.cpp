@@ -224,4 +224,16 @@ ZeroShotResult evaluate_zeroshot(const Model& model, const Tokenizer& tokenizer,
     return r;
 }
 
+nlohmann::json zeroshot_result_json(const ZeroShotResult& r) {
+    return {{"items", r.items},
+            {"acc", r.acc},
+            {"acc_stderr", r.acc_stderr},
+            {"acc_norm", r.acc_norm},
+            {"acc_norm_stderr", r.acc_norm_stderr},
+            {"chance", r.chance},
+            {"truncated", r.truncated},
+            {"boundary_merges", r.boundary_merges},
+            {"tokens_forwarded", r.tokens_forwarded}};
+}
+
 }  // namespace pbs2p

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,10 @@ struct ZeroShotResult {
 
 // sqrt(p (1 - p) / (n - 1)): the standard error of a mean of n 0/1 outcomes (0 when n < 2).
 double accuracy_stderr(double p, int64_t n);
+
+// The result without its per-item scores: items, acc, acc_stderr, acc_norm, acc_norm_stderr, chance,
+// truncated, boundary_merges, tokens_forwarded.
+nlohmann::json zeroshot_result_json(const ZeroShotResult& result);
 
 ZeroShotResult evaluate_zeroshot(const Model& model, const Tokenizer& tokenizer,
                                  const std::vector<ChoiceItem>& items, const ZeroShotOptions& options);

@@ -25,18 +25,6 @@ struct ZeroShotCliOptions {
     CommonOptions common;
 };
 
-nlohmann::json to_json(const ZeroShotResult& r) {
-    return {{"items", r.items},
-            {"acc", r.acc},
-            {"acc_stderr", r.acc_stderr},
-            {"acc_norm", r.acc_norm},
-            {"acc_norm_stderr", r.acc_norm_stderr},
-            {"chance", r.chance},
-            {"truncated", r.truncated},
-            {"boundary_merges", r.boundary_merges},
-            {"tokens_forwarded", r.tokens_forwarded}};
-}
-
 // One line per scored item: file, id, gold, predictions and every choice's log-likelihood.
 void write_item_log(std::ofstream& log, const std::string& file, const std::vector<ChoiceItem>& items,
                     const ZeroShotResult& r) {
@@ -77,7 +65,7 @@ int run(const ZeroShotCliOptions& o) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (log.is_open()) write_item_log(log, o.tasks[t], task_items[t], r);
-        nlohmann::json j = to_json(r);
+        nlohmann::json j = zeroshot_result_json(r);
         j["file"] = o.tasks[t];
         j["seconds"] = seconds;
         out["tasks"].push_back(j);

@@ -169,9 +169,7 @@ void resolve_code_allocation(CompressCliOptions& o, Model& model) {
     if (o.recipe.empty() && o.bits_budget <= 0.0) return;
     PBS2P_CHECK(o.driver.layer.method == "pbs2p",
                 "--recipe and --bits-budget apply to --method pbs2p, not {}", o.driver.layer.method);
-    std::vector<LayerShape> shapes;
-    for (const Linear* linear : model.all_linears())
-        shapes.push_back({linear->name, linear->out_features, linear->in_features});
+    const std::vector<LayerShape> shapes = decoder_layer_shapes(model);
     if (!o.recipe.empty()) {
         o.driver.code_by_type = parse_recipe(o.recipe);
     } else {
