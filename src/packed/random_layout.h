@@ -15,10 +15,11 @@
 
 namespace pbs2p {
 
-inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_group, int64_t scale_group,
-                                  uint64_t seed) {
-    Rng rng(seed);
+// A layout of this shape with nothing kept and no scales yet.
+inline BinaryLayout empty_layout(int64_t rows, int64_t cols, const std::string& code, int n_keep, int m_group,
+                                 int64_t scale_group) {
     BinaryLayout l;
+    l.code = code;
     l.rows = rows;
     l.cols = cols;
     l.n_keep = n_keep;
@@ -26,6 +27,13 @@ inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_
     l.scale_group = scale_group;
     l.keep.assign(static_cast<size_t>(rows * cols), 0);
     l.sign.assign(static_cast<size_t>(rows * cols), 0);
+    return l;
+}
+
+inline BinaryLayout random_layout(int64_t rows, int64_t cols, int n_keep, int m_group, int64_t scale_group,
+                                  uint64_t seed) {
+    Rng rng(seed);
+    BinaryLayout l = empty_layout(rows, cols, "nm", n_keep, m_group, scale_group);
     std::vector<int> order(static_cast<size_t>(m_group));
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j0 = 0; j0 < cols; j0 += m_group) {
@@ -52,14 +60,7 @@ inline BinaryLayout random_code_layout(int64_t rows, int64_t cols, const std::st
                                        int64_t scale_group, uint64_t seed) {
     const PatternCodebook& book = pattern_codebook(code);
     Rng rng(seed);
-    BinaryLayout l;
-    l.code = code;
-    l.rows = rows;
-    l.cols = cols;
-    l.m_group = kPackedGroup;
-    l.scale_group = scale_group;
-    l.keep.assign(static_cast<size_t>(rows * cols), 0);
-    l.sign.assign(static_cast<size_t>(rows * cols), 0);
+    BinaryLayout l = empty_layout(rows, cols, code, 0, kPackedGroup, scale_group);
     for (int64_t i = 0; i < rows; ++i)
         for (int64_t j0 = 0; j0 < cols; j0 += kPackedGroup) {
             const auto& p = book.patterns[rng.below(static_cast<uint64_t>(book.size()))];
