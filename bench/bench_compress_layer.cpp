@@ -3,6 +3,9 @@
 //   bench_compress_layer --benchmark_filter='4096x4096' (or set PBS2P_BENCH_SHAPES=small for 1024-wide)
 //   bench_compress_layer --benchmark_filter='block7'   (a whole 7B-shaped decoder block with pbs2p)
 //   pbs2p-arb/<shape>: pbs2p with the row-wise arb backbone, the form the PyTorch timing script implements
+//   code/<code>@<scale group>/{reference,fast}/<rows x cols>: the tern code search alone
+//   (bench_compress_layer
+//     --benchmark_filter='code/'), the exhaustive reference on a 512-row slice beside the fast loop
 // On a shared, loaded machine run with OMP_WAIT_POLICY=passive (spinning threads wait for descheduled ones).
 // The Hessian has a decaying spectrum: H = Q diag(lambda_k) Q^T with lambda_k = 1/(1+k/32), built as
 // 2 X^T X / T from random inputs whose columns are scaled by sqrt(lambda) (fast, SPD, realistic decay).
@@ -17,7 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "compress/code_search.h"
 #include "compress/layer_compressor.h"
+#include "compress/pattern_codebook.h"
 #include "core/blas.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -108,6 +113,29 @@ void BM_compress(benchmark::State& state, const std::string& method, int64_t row
         benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The tern code search alone (fast loop or the exhaustive reference) on the first `rows` rows of a layer:
+// the reference is too slow for a whole 7B-shaped layer, so both are timed on a slice and compared per
+// weight.
+void BM_code_search(benchmark::State& state, const std::string& code, int64_t scale_group, int64_t layer_rows,
+                    int64_t rows, int64_t cols, bool reference) {
+    const Layer& l = layer(layer_rows, cols);
+    Matrix w(rows, cols);
+    std::copy(l.w.data.begin(), l.w.data.begin() + rows * cols, w.data.begin());
+    CodeSearchOptions o;
+    o.scale_group = scale_group < 0 ? cols : scale_group;
+    o.alpha_passes = 3;
+    const std::clock_t c0 = std::clock();
+    for (auto _ : state) {
+        Matrix q = w;
+        const CodedWeights out = reference ? code_search_loop_reference(q, l.f, pattern_codebook(code), o)
+                                           : code_search_loop(q, l.f, pattern_codebook(code), o);
+        benchmark::DoNotOptimize(out.codes.data());
+    }
+    state.counters["cpu_s"] = process_cpu_seconds(c0) / static_cast<double>(state.iterations());
+    state.counters["weights_per_s"] =
+        benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_factor(benchmark::State& state, int64_t cols) {
     const Input& in = input(cols);
     const std::clock_t c0 = std::clock();
@@ -194,7 +222,20 @@ int register_all() {
         register_single_run("factor_hessian/" + shape, BM_factor, c);
         for (const std::string& m : method_names())
             register_single_run(m + "/" + shape, BM_compress, m, r, c, std::string());
-        register_single_run("pbs2p-arb/" + shape, BM_compress, std::string("pbs2p"), r, c, std::string("arb"));
+        register_single_run("pbs2p-arb/" + shape, BM_compress, std::string("pbs2p"), r, c,
+                            std::string("arb"));
+        // The default ladder's two code searches: fast loop on 512 rows and the whole layer, reference on
+        // 512.
+        for (const auto& [code, sg] : {std::pair<std::string, int64_t>{"tern11", 256}, {"tern13", -1}}) {
+            const std::string name = "code/" + code + "@" + std::to_string(sg) + "/";
+            const int64_t slice = std::min<int64_t>(r, 512);
+            register_single_run(name + "reference/" + std::to_string(slice) + "x" + std::to_string(c),
+                                BM_code_search, code, sg, r, slice, c, true);
+            register_single_run(name + "fast/" + std::to_string(slice) + "x" + std::to_string(c),
+                                BM_code_search, code, sg, r, slice, c, false);
+            if (slice < r)
+                register_single_run(name + "fast/" + shape, BM_code_search, code, sg, r, r, c, false);
+        }
     }
     if (!small) register_single_run("block7/pbs2p", BM_block7, std::string("pbs2p"));
     return 0;

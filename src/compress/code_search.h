@@ -39,8 +39,18 @@ struct CodedWeights {
 
 // Compresses W in place (W becomes alpha * pattern per group) and returns the codes and scales.
 // Throws pbs2p::Error if the width or scale group do not fit the 8-column groups.
+//
+// The fast form: rows in tiles, the error compensated exactly inside sub-blocks of block_size columns and
+// lazily (one sgemm per tile) beyond them, even when a scale group spans the whole row; each group's best
+// codeword found by a depth-first branch and bound over its 8 ternary digits (the loss of a prefix bounds
+// every completion, so only a few of the codebook's patterns are scored). Equal to the reference below in
+// exact arithmetic; in floating point the two differ in the last bits (tests compare them).
 CodedWeights code_search_loop(Matrix& W, const HessianFactor& f, const PatternCodebook& book,
                               const CodeSearchOptions& options);
+
+// The reference: one row at a time over the whole block, every codeword of the book scored.
+CodedWeights code_search_loop_reference(Matrix& W, const HessianFactor& f, const PatternCodebook& book,
+                                        const CodeSearchOptions& options);
 
 // Weighted least-squares ternary fit of x[0..n) (weights wt, or uniform when wt is null): the alpha that
 // minimises sum_j wt_j (x_j - alpha * round_ternary(x_j / alpha))^2, found exactly over all thresholds.

@@ -214,3 +214,70 @@ TEST(CodeSearch, ScaleGroupWiderThanTheRowIsOnePerRow) {
     EXPECT_EQ(wide.weight.data, per_row.weight.data);
     EXPECT_DOUBLE_EQ(wide.stats.storage_bits, per_row.stats.storage_bits);
 }
+
+namespace {
+
+// tr((W - Q) H (W - Q)^T): the output error both loops minimise.
+double output_loss(const Matrix& w, const Matrix& q, const MatrixD& h) {
+    double total = 0.0;
+    for (int64_t i = 0; i < w.rows; ++i)
+        for (int64_t a = 0; a < w.cols; ++a) {
+            const double da = w(i, a) - q(i, a);
+            if (da == 0.0) continue;
+            for (int64_t b = 0; b < w.cols; ++b) total += da * h(a, b) * (w(i, b) - q(i, b));
+        }
+    return total;
+}
+
+}  // namespace
+
+// The tiled branch-and-bound loop against the row-at-a-time exhaustive reference. Without compensation
+// each group's choice depends on its own weights only, so the two must pick the same codes (bar float ties);
+// with it, the lazy updates round differently and a different code can move the rest of its row, so the
+// loops must agree on nearly all codes and on the loss. 70 rows: two full tiles and a partial one.
+TEST(CodeSearch, FastLoopMatchesTheReference) {
+    auto layer = test::make_layer(70, 128, 31);
+    const HessianFactor f = factor_hessian(layer.h, 0.01);
+    struct Case {
+        int64_t scale_group;
+        int block_size, passes;
+        bool compensate;
+    };
+    const Case cases[] = {{128, 32, 3, true}, {32, 64, 2, true}, {64, 16, 1, true}, {128, 32, 3, false}};
+    for (const char* code : {"tern11", "tern13"})
+        for (const Case& c : cases) {
+            CodeSearchOptions o;
+            o.scale_group = c.scale_group;
+            o.block_size = c.block_size;
+            o.alpha_passes = c.passes;
+            o.compensate = c.compensate;
+            Matrix fast = layer.w, ref = layer.w;
+            const CodedWeights a = code_search_loop(fast, f, pattern_codebook(code), o);
+            const CodedWeights b = code_search_loop_reference(ref, f, pattern_codebook(code), o);
+            size_t same = 0;
+            for (size_t k = 0; k < a.codes.size(); ++k) same += a.codes[k] == b.codes[k];
+            const double agree = static_cast<double>(same) / static_cast<double>(a.codes.size());
+            const std::string what = std::string(code) + " sg " + std::to_string(c.scale_group) + " block " +
+                                     std::to_string(c.block_size) + " passes " + std::to_string(c.passes) +
+                                     (c.compensate ? "" : " uncompensated");
+            const double loss_fast = output_loss(layer.w, fast, layer.h);
+            const double loss_ref = output_loss(layer.w, ref, layer.h);
+            if (!c.compensate) {
+                EXPECT_GE(agree, 0.999) << what;
+                EXPECT_NEAR(loss_fast, loss_ref, 1e-4 * loss_ref) << what;
+            } else {
+                EXPECT_GE(agree, 0.95) << what;
+                EXPECT_NEAR(loss_fast, loss_ref, 5e-3 * loss_ref) << what;
+            }
+            // Every weight is alpha times its code's pattern.
+            for (int64_t i = 0; i < fast.rows; ++i)
+                for (int64_t j = 0; j < fast.cols; ++j) {
+                    const int32_t cw = a.codes[static_cast<size_t>(i * (fast.cols / 8) + j / 8)];
+                    const float al =
+                        a.alpha[static_cast<size_t>(i * (fast.cols / c.scale_group) + j / c.scale_group)];
+                    ASSERT_EQ(fast(i, j),
+                              al * pattern_codebook(code).patterns[static_cast<size_t>(cw)][j % 8])
+                        << what;
+                }
+        }
+}
