@@ -16,11 +16,13 @@ import sys
 
 
 def file_bytes(root):
-    """Bytes of every output file (the checkpoint and staging folders aside), by name."""
+    """Bytes of every output file (the checkpoint, staging folders and lock aside), by name."""
     sizes = {}
     for d, subdirs, files in os.walk(root):
         subdirs[:] = [s for s in subdirs if not s.startswith(".")]
         for f in files:
+            if f.startswith("."):
+                continue
             path = os.path.join(d, f)
             sizes[os.path.relpath(path, root)] = os.path.getsize(path)
     return sizes
