@@ -88,6 +88,15 @@ int best_code(const GroupMetric& m, const float* z, float alpha, std::vector<flo
     return 0;
 }
 
+// z = w L^-1 for one group's 8 weights (L^-1 upper triangular, fp32).
+void group_z(const float* w, const float inv[W8][W8], float z[W8]) {
+    for (int q = 0; q < W8; ++q) {
+        float s = 0.0f;
+        for (int a = 0; a <= q; ++a) s += w[a] * inv[a][q];
+        z[q] = s;
+    }
+}
+
 // Fixes one group (block columns t..t+7, layer column start + t) to alpha * p, v = p L^-1: records the
 // error e' = z - alpha v, adds to the alpha re-fit's sums and pushes e' into block columns [t + 8, comp_end).
 void fix_group(const std::array<int8_t, W8>& p, const float* z, const float* v, float norm, float alpha,
@@ -277,11 +286,7 @@ CodedWeights code_search_loop_reference(Matrix& W, const HessianFactor& f, const
                             const GroupMetric& m = metrics[static_cast<size_t>(g)];
                             const int64_t t = s0 + g * W8, col = start + t;
                             float z[W8];
-                            for (int q = 0; q < W8; ++q) {
-                                float s = 0.0f;
-                                for (int a = 0; a <= q; ++a) s += b[t + a] * m.inv[a][q];
-                                z[q] = s;
-                            }
+                            group_z(b + t, m.inv, z);
                             const int c = alpha > 0.0f ? best_code(m, z, alpha, cost) : zero_code;
                             const auto& p = book.patterns[static_cast<size_t>(c)];
                             float v[W8];
@@ -373,11 +378,7 @@ CodedWeights code_search_loop(Matrix& W, const HessianFactor& f, const PatternCo
                                 const int64_t col = start + t;
                                 const GroupInverse& gi = inverses[static_cast<size_t>(col / W8)];
                                 float z[W8];
-                                for (int q = 0; q < W8; ++q) {
-                                    float s = 0.0f;
-                                    for (int a = 0; a <= q; ++a) s += b[t + a] * gi.f[a][q];
-                                    z[q] = s;
-                                }
+                                group_z(b + t, gi.f, z);
                                 const int32_t c = alpha[r] > 0.0f
                                                       ? search_code(book, prefixes, gi.d, z, alpha[r])
                                                       : zero_code;
